@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Install everything the tests need (LibreOffice from Debian, baocao with its test extras in .venv),
+# lint, run the tests, and check that the wheel works. This is the README's test command; .ci/run runs it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v soffice >/dev/null 2>&1 || ! /usr/bin/python3 -c "import uno" >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends libreoffice-calc-nogui python3-uno >/dev/null
+fi
+python3 -m venv .venv
+.venv/bin/pip install -q --upgrade pip
+.venv/bin/pip install -q -e ".[test]"
+.venv/bin/ruff check toolkit tests benchmarks
+.venv/bin/ruff format --check toolkit tests benchmarks
+.venv/bin/python -m pytest -q -p no:cacheprovider
+bash scripts/check_wheel.sh

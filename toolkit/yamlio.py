@@ -1,0 +1,110 @@
+"""YAML loading that remembers where every value came from, so errors can name the line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(Exception):
+    """A configuration file (round, form, rules) is wrong. The message is Vietnamese and user-facing."""
+
+    def __init__(self, path: str | Path, line: int | None, message: str, fix: str = "") -> None:
+        self.path = str(path)
+        self.line = line
+        self.message = message
+        self.fix = fix
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = f"{self.path}" + (f", dòng {self.line}" if self.line else "")
+        text = f"Lỗi trong tệp {where}: {self.message}"
+        if self.fix:
+            text += f"\nCách sửa: {self.fix}"
+        return text
+
+
+class LinedDict(dict):
+    """A dict that knows the source line of itself and of each key."""
+
+    line: int | None = None
+    key_lines: dict[str, int]
+
+    def line_of(self, key: str) -> int | None:
+        return self.key_lines.get(key, self.line)
+
+
+class LinedList(list):
+    line: int | None = None
+    item_lines: list[int]
+
+    def line_of(self, index: int) -> int | None:
+        try:
+            return self.item_lines[index]
+        except IndexError:
+            return self.line
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LinedDict:
+    loader.flatten_mapping(node)
+    result = LinedDict()
+    result.line = node.start_mark.line + 1
+    result.key_lines = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in result:
+            raise yaml.constructor.ConstructorError(None, None, f"khóa “{key}” bị lặp lại", key_node.start_mark)
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[str(key)] = key_node.start_mark.line + 1
+    return result
+
+
+def _construct_sequence(loader: _Loader, node: yaml.SequenceNode) -> LinedList:
+    result = LinedList(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1
+    result.item_lines = [child.start_mark.line + 1 for child in node.value]
+    return result
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Load a YAML file; any problem becomes a ConfigError naming the file and line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, None, "không tìm thấy tệp.", "Kiểm tra lại đường dẫn.") from None
+    except UnicodeDecodeError:
+        raise ConfigError(path, None, "tệp không phải văn bản UTF-8.", "Lưu lại tệp với bảng mã UTF-8.") from None
+    except OSError as exc:
+        raise ConfigError(path, None, f"không đọc được tệp ({exc.strerror}).") from None
+    try:
+        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        problem = exc.problem or str(exc)
+        raise ConfigError(
+            path,
+            line,
+            f"cú pháp YAML không hợp lệ ({problem}).",
+            "Kiểm tra thụt lề, dấu hai chấm và dấu ngoặc kép ở dòng này.",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(path, None, f"cú pháp YAML không hợp lệ ({exc}).") from None
+    return data
+
+
+def line_of(node: Any, key: str | int | None = None) -> int | None:
+    if key is not None and isinstance(node, (LinedDict, LinedList)):
+        return node.line_of(key)  # type: ignore[arg-type]
+    return getattr(node, "line", None)
