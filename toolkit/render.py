@@ -11,9 +11,11 @@ import datetime as dt
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import xlsxwriter
+import xlsxwriter.worksheet
 from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
 
 from . import __version__
@@ -59,6 +61,7 @@ def excel_date(value: dt.date) -> int:
 # ----------------------------------------------------------------------------------- live-check formulas
 
 
+@cache
 def rule_condition(rule: CrossRule, layout: Layout) -> str:
     """Excel formula (no leading “=”) that is TRUE when the rule fails, following its missing strategy."""
 
@@ -128,6 +131,25 @@ def schedule_conditions(rules: FormRules, layout: Layout, row: int, list_rows: d
 
 
 # ---------------------------------------------------------------------------------------------- writer
+
+_FORMULA_CACHE: dict[tuple[str, bool, bool], str] = {}
+
+
+class _Sheet(xlsxwriter.worksheet.Worksheet):
+    """A worksheet that prepares each distinct formula once per process.
+
+    Every unit's template carries the same few hundred live-check formulas; XlsxWriter would run ~120
+    regular expressions over each of them for every file (most of the time per file, see benchmarks/).
+    """
+
+    def _prepare_formula(self, formula, expand_future_functions=False):
+        key = (formula, expand_future_functions, self.use_future_functions)
+        prepared = _FORMULA_CACHE.get(key)
+        if prepared is None:
+            if len(_FORMULA_CACHE) > 50_000:
+                _FORMULA_CACHE.clear()
+            prepared = _FORMULA_CACHE[key] = super()._prepare_formula(formula, expand_future_functions)
+        return prepared
 
 
 class _Styles:
@@ -252,7 +274,7 @@ def _write_indicator_sheet(wb, st: _Styles, rnd: Round, unit: Unit, form: Form) 
     periods = tuple(p.id for p in rnd.periods)
     layout = form.layout(periods)
     rules = rules_for(form.id, periods)
-    ws = wb.add_worksheet(form.sheet)
+    ws = wb.add_worksheet(form.sheet, worksheet_class=_Sheet)
     last = layout.last_col - 1  # 0-based column of the check column
     check = layout.check_col - 1
     _write_header(ws, st, rnd, unit, form, last, f"Kỳ báo cáo: {periods_label(rnd)}")
@@ -357,7 +379,7 @@ def _write_indicator_sheet(wb, st: _Styles, rnd: Round, unit: Unit, form: Form) 
 def _write_schedule_sheet(wb, st: _Styles, rnd: Round, unit: Unit, form: Form, list_rows: dict[str, str]) -> None:
     layout = form.layout(tuple(p.id for p in rnd.periods))
     rules = rules_for(form.id, tuple(p.id for p in rnd.periods))
-    ws = wb.add_worksheet(form.sheet)
+    ws = wb.add_worksheet(form.sheet, worksheet_class=_Sheet)
     check = layout.check_col - 1
     window = f"{fmt_date(rnd.inspection.start)} – {fmt_date(rnd.inspection.end)}"
     subtitle = form.subtitle or ""
@@ -474,7 +496,7 @@ def _write_schedule_sheet(wb, st: _Styles, rnd: Round, unit: Unit, form: Form, l
 
 
 def _write_lists(wb, st: _Styles, rnd: Round, unit: Unit) -> dict[str, str]:
-    ws = wb.add_worksheet(LIST_SHEET)
+    ws = wb.add_worksheet(LIST_SHEET, worksheet_class=_Sheet)
     ws.write_string(0, 0, "Xã, phường, thị trấn", st.plain)
     ws.write_string(0, 1, "Buổi", st.plain)
     for i, name in enumerate(unit.communes, start=1):
@@ -490,7 +512,7 @@ def _write_lists(wb, st: _Styles, rnd: Round, unit: Unit) -> dict[str, str]:
 
 
 def _write_guide(wb, st: _Styles, rnd: Round, unit: Unit, forms: list[Form]) -> None:
-    ws = wb.add_worksheet(GUIDE_SHEET)
+    ws = wb.add_worksheet(GUIDE_SHEET, worksheet_class=_Sheet)
     ws.set_column(0, 0, 110)
     lines: list[tuple[str, object]] = [
         (f"HƯỚNG DẪN ĐIỀN BIỂU MẪU – {unit.name.upper()}", st.guide_title),
@@ -570,23 +592,36 @@ def template_metadata(rnd: Round, unit: Unit, forms: list[Form]) -> list[tuple[s
     return rows
 
 
+@cache
+def cell_map_text(layout: Layout) -> str:
+    return ";".join(f"{c.indicator}.{c.field}.{c.period}={c.address}" for c in layout.inputs)
+
+
+def parse_cell_map(text: str) -> list[tuple[str, str, str, str]]:
+    """Inverse of :func:`cell_map_text`: (indicator, field, period, cell) tuples."""
+    out = []
+    for item in str(text).split(";"):
+        key, sep, cell = item.partition("=")
+        parts = key.split(".")
+        if sep and len(parts) == 3:
+            out.append((parts[0], parts[1], parts[2], cell))
+    return out
+
+
 def _write_metadata(wb, st: _Styles, rnd: Round, unit: Unit, forms: list[Form]) -> None:
-    ws = wb.add_worksheet(META_SHEET)
+    ws = wb.add_worksheet(META_SHEET, worksheet_class=_Sheet)
     meta = template_metadata(rnd, unit, forms)
     for r, (key, value) in enumerate(meta):
         ws.write_string(r, 0, key, st.plain)
         ws.write_string(r, 1, value, st.plain)
     # The cell map: where each figure of each form is, so a file is read by indicator code even when an
-    # older version of a form changed its layout.
-    r = len(meta) + 1
-    for col, head in enumerate(("form", "indicator", "field", "period", "cell")):
-        ws.write_string(r, col, head, st.plain)
+    # older version of a form changed its layout. One cell per form: “code.field.period=A1;…”.
     periods = tuple(p.id for p in rnd.periods)
-    for f in forms:
-        for cell in f.layout(periods).inputs:
-            r += 1
-            for col, value in enumerate((f.id, cell.indicator, cell.field, cell.period, cell.address)):
-                ws.write_string(r, col, value, st.plain)
+    r = len(meta) + 1
+    ws.write_string(r, 0, "cell_map", st.plain)
+    for i, f in enumerate(forms, start=1):
+        ws.write_string(r + i, 0, f"cells:{f.id}", st.plain)
+        ws.write_string(r + i, 1, cell_map_text(f.layout(periods)), st.plain)
     ws.hide()
     ws.protect()
     for key, value in meta:
@@ -608,6 +643,7 @@ def write_template(rnd: Round, unit: Unit, path: str | Path) -> Path:
                 "strings_to_numbers": False,
                 "strings_to_formulas": False,
                 "strings_to_urls": False,
+                "in_memory": True,
                 "default_format_properties": {"font_name": FONT, "font_size": 12},
             },
         )
@@ -643,8 +679,27 @@ def write_template(rnd: Round, unit: Unit, path: str | Path) -> Path:
     return path
 
 
-def write_templates(rnd: Round, out_dir: str | Path, units: list[Unit] | None = None) -> list[Path]:
-    """One workbook per unit that owes a form, named ``<unit code>_<slug>.xlsx``."""
+def _write_chunk(args: tuple[Round, list[Unit], str]) -> list[str]:
+    rnd, units, out = args
+    return [str(write_template(rnd, u, Path(out) / f"{u.file_stem}.xlsx")) for u in units]
+
+
+def write_templates(
+    rnd: Round, out_dir: str | Path, units: list[Unit] | None = None, workers: int | None = None
+) -> list[Path]:
+    """One workbook per unit that owes a form, named ``<unit code>_<slug>.xlsx``.
+
+    With many units the work is spread over ``workers`` processes (default: one per CPU).
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    return [write_template(rnd, u, out / f"{u.file_stem}.xlsx") for u in (units or rnd.units_owing())]
+    todo = list(units or rnd.units_owing())
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(todo) < 40:
+        return [write_template(rnd, u, out / f"{u.file_stem}.xlsx") for u in todo]
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = -(-len(todo) // (workers * 4))
+    chunks = [(rnd, todo[i : i + size], str(out)) for i in range(0, len(todo), size)]
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        return [Path(p) for chunk in pool.map(_write_chunk, chunks) for p in chunk]
