@@ -62,3 +62,91 @@ def templates(round_path: str | None, out_dir: str) -> None:
     for unit in skipped:
         click.echo(f"– {unit.name} ({unit.code}) không phải nộp biểu nào trong đợt này.")
     click.echo(f"Đã tạo {len(paths)} biểu mẫu trong {Path(out_dir)}.")
+
+
+def _progress(total: int):
+    """A progress bar on the terminal when there are many files (none when output is redirected)."""
+    import contextlib
+
+    if total < 20 or not sys.stderr.isatty():
+        return contextlib.nullcontext(None)
+    from rich.progress import Progress
+
+    return Progress(transient=True, console=__import__("rich.console").console.Console(stderr=True))
+
+
+def render_report(report, verbose: bool = True) -> str:
+    """Console text: one line per file, then its findings, readable by a person who is not technical."""
+    lines = []
+    for s in report.submissions:
+        who = f"{s.unit_name} ({s.unit_code})" if s.unit_name else (s.unit_code or "không rõ đơn vị")
+        if s.valid and not s.warnings:
+            status = "✔ hợp lệ"
+        elif s.valid:
+            status = f"✔ hợp lệ, {len(s.warnings)} cảnh báo"
+        else:
+            status = f"✖ {len(s.errors)} lỗi, {len(s.warnings)} cảnh báo"
+        if s.superseded_by:
+            status += " (không dùng: đã có tệp gửi sau)"
+        lines.append(f"{status} – {s.path} – {who}")
+    if verbose:
+        for s in report.submissions:
+            if not s.findings:
+                continue
+            lines.append("")
+            lines.append(f"{s.path}:")
+            for f in s.findings:
+                mark = "Lỗi" if f.severity == "error" else "Cảnh báo"
+                lines.append(f"  {mark} [{f.code}] {f.message}")
+    summ = report.summary()
+    lines.append("")
+    lines.append(
+        f"Tổng cộng: {summ['files']} tệp, {summ['valid']} hợp lệ, {summ['invalid']} không hợp lệ; "
+        f"{summ['errors']} lỗi, {summ['warnings']} cảnh báo."
+    )
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@round_option
+@click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON.")
+@click.option(
+    "--annotate",
+    "annotate_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Ghi bản sao có tô màu và chú thích từng lỗi vào thư mục này.",
+)
+def validate(paths: tuple[str, ...], round_path: str | None, as_json: bool, annotate_dir: str | None) -> None:
+    """Kiểm tra các tệp báo cáo gửi về (tệp hoặc thư mục)."""
+    import json
+
+    from .validate import collect_files, validate_paths
+
+    rnd = _load_round(round_path)
+    missing = [p for p in paths if not Path(p).exists()]
+    if missing:
+        click.echo(f"Không tìm thấy: {', '.join(missing)}. Hãy kiểm tra lại đường dẫn.", err=True)
+        sys.exit(EXIT_USAGE)
+    files = collect_files(paths)
+    with _progress(len(files)) as bar:
+        task = bar.add_task("Đang kiểm tra", total=len(files)) if bar else None
+        report = validate_paths(paths, rnd, progress=(lambda _p: bar.advance(task)) if bar else None)
+    written = []
+    if annotate_dir:
+        from .annotate import write_annotated
+
+        try:
+            for sub in report.submissions:
+                written.append(write_annotated(sub, annotate_dir))
+        except OSError as exc:
+            click.echo(f"Không ghi được bản sao vào {annotate_dir}: {exc.strerror or exc}.", err=True)
+            sys.exit(EXIT_USAGE)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_report(report))
+        if written:
+            click.echo(f"Đã ghi {len(written)} bản sao có chú thích vào {annotate_dir}.")
+    sys.exit(report.exit_code)

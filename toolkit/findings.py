@@ -19,7 +19,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "file-encrypted": (ERROR, "Tệp có mật khẩu"),
     "unknown-template": (ERROR, "Không nhận ra biểu mẫu"),
     "template-outdated": (WARNING, "Biểu mẫu phiên bản cũ"),
-    "template-unrecognised": (WARNING, "Mất thông tin nhận dạng biểu mẫu"),
+    "metadata-missing": (WARNING, "Mất thông tin nhận dạng biểu mẫu"),
     "unit-mismatch": (ERROR, "Sai đơn vị"),
     "round-mismatch": (ERROR, "Sai đợt báo cáo"),
     "structure-changed": (WARNING, "Cấu trúc biểu bị thay đổi"),

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import xlsxwriter
 import xlsxwriter.worksheet
-from xlsxwriter.utility import xl_col_to_name, xl_rowcol_to_cell
+from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name, xl_rowcol_to_cell
 
 from . import __version__
 from .forms import FIELDS, HEADER_ROW, Form, Layout, available_forms
@@ -62,11 +62,16 @@ def excel_date(value: dt.date) -> int:
 
 
 @cache
-def rule_condition(rule: CrossRule, layout: Layout) -> str:
-    """Excel formula (no leading “=”) that is TRUE when the rule fails, following its missing strategy."""
+def rule_condition(rule: CrossRule, layout: Layout, absolute: bool = False) -> str:
+    """Excel formula (no leading “=”) that is TRUE when the rule fails, following its missing strategy.
+
+    ``absolute`` writes $D$15-style references. A conditional format that colours several cells evaluates
+    relative references once per cell, shifted from the range's anchor, so its rule must use absolute ones.
+    """
 
     def cells(terms):
-        return [layout.cell(t.indicator, t.field, rule.period) for t in terms]
+        out = [layout.cell(t.indicator, t.field, rule.period) for t in terms]
+        return [xl_rowcol_to_cell(*xl_cell_to_rowcol(a), True, True) for a in out] if absolute else out
 
     left, right = cells(rule.left), cells(rule.right)
     compare = f"SUM({','.join(left)}){_EXCEL_OP[rule.op]}SUM({','.join(right)})"
@@ -349,7 +354,7 @@ def _write_indicator_sheet(wb, st: _Styles, rnd: Round, unit: Unit, form: Form) 
             cells[0],
             {
                 "type": "formula",
-                "criteria": "=" + rule_condition(rule, layout),
+                "criteria": "=" + rule_condition(rule, layout, absolute=True),
                 "format": st.error,
                 "multi_range": " ".join(cells),
             },

@@ -9,7 +9,7 @@ from typing import Any
 
 from .resources import default_round_path
 from .text import fold_place, nfc, slug
-from .yamlio import ConfigError, LinedDict, load_yaml
+from .yamlio import ConfigError, LinedDict, line_of, load_yaml
 
 LEVELS = {"district": "cấp huyện", "commune": "cấp xã"}
 
@@ -108,7 +108,7 @@ class _Reader:
         self.path = path
 
     def fail(self, node: Any, key: Any, message: str, fix: str = "") -> None:
-        line = node.line_of(key) if isinstance(node, LinedDict) else getattr(node, "line", None)
+        line = line_of(node, key)  # the key's line in a mapping, the item's line in a list
         raise ConfigError(self.path, line, message, fix)
 
     def mapping(self, node: Any, key: str, parent: Any = None) -> LinedDict:
@@ -222,7 +222,7 @@ def load_round(path: str | Path | None = None, known_forms: set[str] | None = No
     for i, u in enumerate(units_node):
         if not isinstance(u, dict):
             r.fail(units_node, i, "mỗi đơn vị phải có “code”, “name” và “forms”.")
-        if u.get("code") in (None, ""):
+        if u.get("code") is None or not str(u["code"]).strip():
             r.fail(
                 u,
                 "name" if "name" in u else None,

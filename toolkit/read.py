@@ -1,0 +1,766 @@
+"""A returned workbook -> a Submission: unit, round, forms, every input value with its cell, file facts.
+
+Values are read with python-calamine (fast, reads .xlsx/.xlsm/.xls/.ods and never runs macros). For .xlsx and
+.xlsm the sheet XML is also scanned (streamed, after the safety checks) for what calamine does not give:
+formulas in input cells and the font of text cells (TCVN3/VNI detection).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import python_calamine
+
+from .findings import ERROR, WARNING, Finding
+from .forms import HEADER_ROW, Form, InputCell, available_forms
+from .normalize import convert_legacy, detect_legacy_font, normalise_text, parse_number_text
+from .render import GUIDE_SHEET, LIST_SHEET, META_SHEET, parse_cell_map
+from .round import Round
+from .safety import inspect_workbook
+from .text import fold, fold_place
+
+NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
+_CELL_RE = re.compile(r"^([A-Z]+)(\d+)$")
+
+
+def col_letter(col: int) -> str:
+    """1-based column number -> letters."""
+    out = ""
+    while col:
+        col, rem = divmod(col - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+def split_cell(address: str) -> tuple[int, int]:
+    """“D15” -> (row 15, column 4), both 1-based."""
+    m = _CELL_RE.match(address)
+    if not m:
+        raise ValueError(address)
+    col = 0
+    for ch in m.group(1):
+        col = col * 26 + ord(ch) - 64
+    return int(m.group(2)), col
+
+
+@dataclass
+class Value:
+    """One input figure of an indicator form as read from the return."""
+
+    form: str
+    sheet: str
+    cell: str
+    indicator: str
+    field: str
+    period: str
+    value: float | None  # the number used; None when blank or unusable
+    raw: Any = None
+    status: str = "ok"  # ok | missing | invalid
+
+
+@dataclass
+class ScheduleRow:
+    form: str
+    sheet: str
+    row: int  # Excel row number
+    values: dict[str, Any]
+    cells: dict[str, str]
+
+    @property
+    def used(self) -> bool:
+        return any(self.values.get(k) not in (None, "") for k in ("commune", "date"))
+
+
+@dataclass
+class Submission:
+    path: Path
+    size: int = 0
+    sha256: str = ""
+    modified: dt.datetime | None = None
+    format: str | None = None
+    unit_code: str | None = None
+    unit_name: str | None = None
+    round_id: str | None = None
+    forms: dict[str, int] = field(default_factory=dict)  # form id -> version found
+    recognised_by: str | None = None  # metadata | labels
+    values: list[Value] = field(default_factory=list)
+    schedule: list[ScheduleRow] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    readable: bool = True
+    superseded_by: str | None = None  # path of the file that counts instead (duplicates)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == ERROR]
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == WARNING]
+
+    @property
+    def valid(self) -> bool:
+        return self.readable and not self.errors and self.unit_code is not None
+
+
+# ------------------------------------------------------------------------------------------ xlsx scan
+
+
+@dataclass
+class SheetScan:
+    formulas: dict[str, str] = field(default_factory=dict)
+    fonts: dict[str, str] = field(default_factory=dict)  # cell -> font name, for text cells only
+
+
+def _scan_xlsx(path: Path, sheet_names: set[str]) -> dict[str, SheetScan]:
+    """Formulas and text-cell fonts of the named sheets (xlsx/xlsm only; the file passed the safety checks)."""
+    out: dict[str, SheetScan] = {}
+    with zipfile.ZipFile(path) as z:
+        names = set(z.namelist())
+        wb = ET.fromstring(z.read("xl/workbook.xml"))
+        rels_path = "xl/_rels/workbook.xml.rels"
+        targets: dict[str, str] = {}
+        if rels_path in names:
+            for rel in ET.fromstring(z.read(rels_path)):
+                target = rel.get("Target", "")
+                target = target.lstrip("/") if target.startswith("/") else str(PurePosixPath("xl") / target)
+                targets[rel.get("Id", "")] = target
+        rid_attr = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+        sheet_parts = {}
+        for s in wb.iter(f"{{{NS['m']}}}sheet"):
+            if s.get("name") in sheet_names:
+                sheet_parts[s.get("name")] = targets.get(s.get(rid_attr, ""))
+        fonts: list[str] = []
+        xf_font: list[int] = []
+        if "xl/styles.xml" in names:
+            styles = ET.fromstring(z.read("xl/styles.xml"))
+            font_el = styles.find("m:fonts", NS)
+            if font_el is not None:
+                for f in font_el.findall("m:font", NS):
+                    n = f.find("m:name", NS)
+                    fonts.append(n.get("val", "") if n is not None else "")
+            xfs = styles.find("m:cellXfs", NS)
+            if xfs is not None:
+                xf_font = [int(x.get("fontId", 0)) for x in xfs.findall("m:xf", NS)]
+        for sheet, part in sheet_parts.items():
+            scan = SheetScan()
+            if not part or part not in names:
+                continue
+            with z.open(part) as fh:
+                for _, el in ET.iterparse(fh):
+                    if el.tag != f"{{{NS['m']}}}c":
+                        continue
+                    ref = el.get("r", "")
+                    f = el.find("m:f", NS)
+                    if f is not None:
+                        scan.formulas[ref] = f.text or ""
+                    if el.get("t") in ("s", "inlineStr", "str"):
+                        s_idx = int(el.get("s", 0))
+                        if s_idx < len(xf_font) and xf_font[s_idx] < len(fonts):
+                            scan.fonts[ref] = fonts[xf_font[s_idx]]
+                    el.clear()
+            out[sheet] = scan
+    return out
+
+
+# ---------------------------------------------------------------------------------------- the reader
+
+
+class _Grid:
+    """A sheet's values as a 1-based grid."""
+
+    def __init__(self, rows: list[list[Any]]) -> None:
+        self.rows = rows
+
+    def get(self, row: int, col: int) -> Any:
+        if 1 <= row <= len(self.rows):
+            r = self.rows[row - 1]
+            if 1 <= col <= len(r):
+                v = r[col - 1]
+                return None if v == "" else v
+        return None
+
+    def text(self, row: int, col: int) -> str:
+        v = self.get(row, col)
+        return "" if v is None else str(v)
+
+
+def _read_metadata(wb) -> dict[str, Any]:
+    sheet = wb.get_sheet_by_name(META_SHEET)
+    meta: dict[str, Any] = {"cells": {}}
+    for row in sheet.to_python():
+        if len(row) < 2 or not isinstance(row[0], str):
+            continue
+        key, value = row[0], row[1]
+        if key.startswith("cells:"):
+            meta["cells"][key[6:]] = parse_cell_map(str(value))
+        elif key:
+            meta[key] = "" if value is None else str(value)
+    forms = {}
+    for item in str(meta.get("forms", "")).split(","):
+        form_id, _, version = item.partition("@")
+        if form_id:
+            forms[form_id] = int(version) if version.isdigit() else 0
+    meta["form_versions"] = forms
+    return meta
+
+
+def _annex_of(grid: _Grid) -> str | None:
+    for r in range(1, 12):
+        for c in range(1, 12):
+            m = re.match(r"^phu luc (so )?0?(\d+)$", fold(grid.text(r, c)))
+            if m:
+                return m.group(2).zfill(2)
+    return None
+
+
+def _guess_form(grid: _Grid, sheet_name: str, forms: dict[str, Form]) -> Form | None:
+    """Recognise a form from visible labels only: the sheet name, the annex number, indicator labels."""
+    for form in forms.values():
+        if fold(sheet_name) == fold(form.sheet):
+            return form
+    annex = _annex_of(grid)
+    if annex:
+        for form in forms.values():
+            if form.annex == annex:
+                return form
+    labels = {fold(grid.text(r, c)) for r in range(1, len(grid.rows) + 1) for c in (1, 2, 3)}
+    best, score = None, 0
+    for form in forms.values():
+        keys = {fold(i.label) for i in form.indicators} | {fold(c.label) for c in form.columns}
+        hit = len(keys & labels)
+        if hit > score and hit >= max(3, len(keys) // 3):
+            best, score = form, hit
+    return best
+
+
+def _locate_rows(grid: _Grid, form: Form, expected: dict[str, int]) -> tuple[dict[str, int], list[str]]:
+    """Where each indicator's row is, found by its label in column B (in order: labels may repeat)."""
+    found: dict[str, int] = {}
+    moved: list[str] = []
+    labels = [fold(grid.text(r, 2)) for r in range(1, len(grid.rows) + 1)]
+    cursor = 0
+    for ind in form.indicators:
+        key = fold(ind.label)
+        exp = expected.get(ind.code)
+        if exp is not None and exp - 1 < len(labels) and labels[exp - 1] == key and exp - 1 >= cursor:
+            found[ind.code] = exp
+            cursor = exp
+            continue
+        try:
+            idx = labels.index(key, cursor)
+        except ValueError:
+            if exp is not None:
+                found[ind.code] = exp  # label changed or gone: read where it should be, and say so
+                moved.append(f"không thấy dòng “{ind.label}” (dự kiến ở dòng {exp})")
+            continue
+        found[ind.code] = idx + 1
+        cursor = idx + 1
+        if exp is not None and idx + 1 != exp:
+            moved.append(f"dòng “{ind.label}” chuyển từ dòng {exp} sang dòng {idx + 1}")
+    return found, moved
+
+
+def _locate_columns(grid: _Grid, form: Form, rnd: Round, expected: dict[tuple[str, str], int]):
+    """Where each (period, field) column is, found by the period and field headings."""
+    found: dict[tuple[str, str], int] = {}
+    moved: list[str] = []
+    unknown_periods: list[str] = []
+    period_keys = {fold(p.label): p for p in rnd.periods}
+    field_keys = {fold(lbl): f for f, lbl in form.field_labels.items()}
+    heading_rows = range(max(1, HEADER_ROW - 4), HEADER_ROW + 4)
+    for r in heading_rows:
+        for c in range(1, (len(grid.rows[r - 1]) if r <= len(grid.rows) else 0) + 1):
+            key = fold(grid.text(r, c))
+            period = period_keys.get(key)
+            if period is None:
+                if re.match(r"^(nam \d{4}|quy [ivx]+/\d{4}|\d{1,2}? ?thang.*\d{4})$", key):
+                    unknown_periods.append(grid.text(r, c))
+                continue
+            for cc in range(c, c + 6):
+                fld = field_keys.get(fold(grid.text(r + 1, cc)))
+                if fld and (period.id, fld) not in found:
+                    found[(period.id, fld)] = cc
+    for key, col in expected.items():
+        if key not in found:
+            found[key] = col
+        elif found[key] != col:
+            period = next(p.label for p in rnd.periods if p.id == key[0])
+            moved.append(
+                f"cột “{form.field_labels[key[1]]} – {period}” chuyển từ cột {col_letter(col)} sang cột {col_letter(found[key])}"
+            )
+    return found, moved, unknown_periods
+
+
+def _number(
+    sub: Submission, cell: InputCell, address: str, sheet: str, raw: Any, scan: SheetScan | None, form: Form
+) -> Value:
+    ind = form.indicator(cell.indicator)
+    where = dict(form=form.id, sheet=sheet, cell=address, indicator=ind.code, field=cell.field, period=cell.period)
+    value = Value(form.id, sheet, address, ind.code, cell.field, cell.period, None, raw)
+    formula = scan.formulas.get(address) if scan else None
+    if formula is not None:
+        cached = raw not in (None, "")
+        sub.findings.append(
+            Finding(
+                "formula-in-input",
+                f"Ô {address} (trang {sheet}) chứa công thức “={formula}” thay vì số liệu. "
+                + (
+                    "Đã dùng kết quả đã lưu của công thức; hãy thay bằng số liệu nhập tay."
+                    if cached
+                    else "Công thức không có kết quả đã lưu nên không đọc được số liệu; hãy nhập số liệu trực tiếp."
+                ),
+                severity=WARNING if cached else ERROR,
+                value=f"={formula}",
+                **where,
+            )
+        )
+        if not cached:
+            value.status = "invalid"
+            return value
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        value.status = "missing"
+        return value
+    if isinstance(raw, bool) or isinstance(raw, (dt.date, dt.datetime, dt.time, dt.timedelta)):
+        sub.findings.append(
+            Finding(
+                "not-a-number",
+                f"Ô {address} (trang {sheet}) chứa “{raw}”, không phải là số. Hãy nhập số liệu bằng số.",
+                value=str(raw),
+                **where,
+            )
+        )
+        value.status = "invalid"
+        return value
+    if isinstance(raw, str):
+        text, _ = normalise_text(raw)
+        reading = parse_number_text(text)
+        if reading.kind == "integer" or (
+            reading.kind in ("decimal",)
+            and len(reading.readings) <= 1
+            and reading.value is not None
+            and ind.value == "money"
+        ):
+            sub.findings.append(
+                Finding(
+                    "number-as-text",
+                    f"Ô {address} (trang {sheet}) chứa số “{text}” được gõ dạng chữ; đã đọc là {_fmt(reading.value)}. "
+                    "Hãy định dạng ô là số và nhập lại để tránh nhầm lẫn.",
+                    value=text,
+                    expected=reading.value,
+                    **where,
+                )
+            )
+            raw = reading.value
+        elif reading.kind == "not-number" or reading.value is None and not reading.readings:
+            sub.findings.append(
+                Finding(
+                    "not-a-number",
+                    f"Ô {address} (trang {sheet}) chứa “{text}”, không phải là số. "
+                    "Hãy nhập số liệu bằng số (nếu bằng 0 thì nhập 0, nếu chưa có thì để trống).",
+                    value=text,
+                    **where,
+                )
+            )
+            value.status = "invalid"
+            return value
+        else:
+            options = "; ".join(f"{label}: {_fmt(v)}" for label, v in reading.readings)
+            sub.findings.append(
+                Finding(
+                    "not-a-number",
+                    f"Ô {address} (trang {sheet}) chứa “{text}” dạng chữ, có thể hiểu theo nhiều cách ({options}). "
+                    "Hãy nhập lại bằng số, không dùng dấu chấm hay dấu phẩy phân cách hàng nghìn.",
+                    value=text,
+                    expected=options,
+                    **where,
+                )
+            )
+            value.status = "invalid"
+            return value
+    number = float(raw)
+    if ind.value == "count" and number != int(number):
+        sub.findings.append(
+            Finding(
+                "not-integer",
+                f"Ô {address} (trang {sheet}): “{ind.label}” là số {ind.unit}, phải là số nguyên, nhưng đang là "
+                f"{_fmt(number)}. Hãy kiểm tra lại.",
+                value=number,
+                **where,
+            )
+        )
+        value.status = "invalid"
+        return value
+    value.value = number
+    return value
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, int):
+        return f"{v:,}".replace(",", ".")
+    if isinstance(v, float):
+        return f"{v:,.4f}".rstrip("0").rstrip(".").replace(",", "§").replace(".", ",").replace("§", ".")
+    return str(v)
+
+
+def _text_value(
+    sub: Submission, raw: Any, address: str, sheet: str, form: Form, code: str, scan: SheetScan | None
+) -> Any:
+    if raw is None:
+        return None
+    if isinstance(raw, float) and raw.is_integer():
+        raw = int(raw)
+    if not isinstance(raw, str):
+        return raw
+    text = raw.strip()
+    legacy = detect_legacy_font(scan.fonts.get(address)) if scan else None
+    if legacy:
+        converted = convert_legacy(text, legacy)
+        if converted != text:
+            sub.findings.append(
+                Finding(
+                    "legacy-encoding",
+                    f"Ô {address} (trang {sheet}) được gõ bằng phông {scan.fonts[address]} ({legacy.upper()}); đã chuyển "
+                    f"“{text}” thành “{converted}”. Hãy dùng phông Unicode (Times New Roman) cho lần sau.",
+                    form=form.id,
+                    sheet=sheet,
+                    cell=address,
+                    indicator=code,
+                    value=text,
+                    expected=converted,
+                )
+            )
+            text = converted
+    text, _ = normalise_text(text)
+    return text
+
+
+def _read_indicator_form(
+    sub: Submission, form: Form, grid: _Grid, sheet: str, rnd: Round, meta: dict, scan: SheetScan | None
+) -> None:
+    periods = tuple(p.id for p in rnd.periods)
+    layout = form.layout(periods)
+    cells = list(layout.inputs)
+    meta_map = meta.get("cells", {}).get(form.id) if meta else None
+    if meta_map:
+        # The file says where its figures are (an older template version may differ from today's layout).
+        by_key = {(c.indicator, c.field, c.period): c for c in cells}
+        cells = []
+        for code, fld, period, address in meta_map:
+            if (code, fld, period) in by_key:
+                row, col = split_cell(address)
+                cells.append(InputCell(form.id, code, fld, period, row, col, by_key[(code, fld, period)].kind))
+    expected_rows = {}
+    for c in cells:
+        expected_rows.setdefault(c.indicator, c.row)
+    expected_cols = {(c.period, c.field): c.col for c in cells}
+    rows, moved_rows = _locate_rows(
+        grid,
+        form,
+        expected_rows | {i.code: layout.row_of[i.code] for i in form.indicators if i.code not in expected_rows},
+    )
+    cols, moved_cols, unknown_periods = _locate_columns(grid, form, rnd, expected_cols)
+    moved = moved_rows + moved_cols
+    if unknown_periods and not any(fold(p.label) in {fold(u) for u in unknown_periods} for p in rnd.periods):
+        sub.findings.append(
+            Finding(
+                "round-mismatch",
+                f"Trang {sheet} báo cáo kỳ “{', '.join(dict.fromkeys(unknown_periods))}”, không phải kỳ của đợt này "
+                f"({', '.join(p.label for p in rnd.periods)}). Hãy dùng đúng biểu mẫu của đợt báo cáo này.",
+                form=form.id,
+                sheet=sheet,
+            )
+        )
+    if moved:
+        sub.findings.append(
+            Finding(
+                "structure-changed",
+                f"Cấu trúc trang {sheet} đã bị thay đổi: {'; '.join(moved[:6])}"
+                + (f" (và {len(moved) - 6} thay đổi khác)" if len(moved) > 6 else "")
+                + ". Số liệu vẫn được đọc theo tên chỉ tiêu; hãy dùng biểu mẫu gốc, không chèn, xóa hay di chuyển dòng, cột.",
+                form=form.id,
+                sheet=sheet,
+            )
+        )
+    for c in cells:
+        row = rows.get(c.indicator, c.row)
+        col = cols.get((c.period, c.field), c.col)
+        address = f"{col_letter(col)}{row}"
+        sub.values.append(_number(sub, c, address, sheet, grid.get(row, col), scan, form))
+
+
+def _read_schedule_form(sub: Submission, form: Form, grid: _Grid, sheet: str, scan: SheetScan | None) -> None:
+    layout = form.layout(())
+    cols = {col.code: layout.col_of[(col.code, "")] for col in form.columns}
+    # Headings may have moved: find them in the heading row by label.
+    heading = {fold(grid.text(HEADER_ROW, c)): c for c in range(1, 20)}
+    moved = []
+    for col in form.columns:
+        at = heading.get(fold(col.label))
+        if at and at != cols[col.code]:
+            moved.append(f"cột “{col.label}” chuyển từ cột {col_letter(cols[col.code])} sang cột {col_letter(at)}")
+            cols[col.code] = at
+    if moved:
+        sub.findings.append(
+            Finding(
+                "structure-changed",
+                f"Cấu trúc trang {sheet} đã bị thay đổi: {'; '.join(moved)}. "
+                "Số liệu vẫn được đọc theo tên cột; hãy dùng biểu mẫu gốc.",
+                form=form.id,
+                sheet=sheet,
+            )
+        )
+    row = layout.first_row
+    limit = layout.first_row + 200
+    while row < limit:
+        values: dict[str, Any] = {}
+        cells: dict[str, str] = {}
+        for col in form.columns:
+            if col.type == "seq":
+                continue
+            address = f"{col_letter(cols[col.code])}{row}"
+            cells[col.code] = address
+            raw = grid.get(row, cols[col.code])
+            if col.type == "date":
+                values[col.code] = raw.date() if isinstance(raw, dt.datetime) else raw
+            else:
+                values[col.code] = _text_value(sub, raw, address, sheet, form, col.code, scan)
+        seq = grid.get(row, cols.get("tt", 1))
+        is_row = isinstance(seq, (int, float)) or any(v not in (None, "") for v in values.values())
+        if not is_row:
+            break
+        # the footnote line below the table is not a schedule row
+        if not isinstance(seq, (int, float)) and fold(str(values.get("commune") or "")).startswith(
+            "thoi gian lam viec"
+        ):
+            break
+        sub.schedule.append(ScheduleRow(form.id, sheet, row, values, cells))
+        row += 1
+
+
+def _unit_from_labels(grids: list[_Grid], rnd: Round) -> str | None:
+    for grid in grids:
+        for r in range(1, 12):
+            for c in range(1, 4):
+                text = grid.text(r, c)
+                if fold(text).startswith("don vi bao cao"):
+                    m = re.search(r"\(mã\s*(\d+)\)", text)
+                    if m:
+                        return m.group(1)
+                    name = fold_place(text.split(":", 1)[-1])
+                    for unit in rnd.units:
+                        if fold_place(unit.name) == name or fold_place(unit.short_name) == name:
+                            return unit.code
+    return None
+
+
+def read_submission(path: str | Path, rnd: Round) -> Submission:
+    """Read one returned workbook. Never raises for a bad workbook: problems become findings."""
+    path = Path(path)
+    safety = inspect_workbook(path)
+    sub = Submission(path=path, size=safety.size, sha256=safety.sha256, modified=safety.modified, format=safety.format)
+    if safety.finding is not None:
+        sub.readable = False
+        sub.findings.append(safety.finding)
+        return sub
+    try:
+        _read_workbook(sub, rnd)
+    except python_calamine.PasswordError:
+        sub.readable = False
+        sub.findings.append(
+            Finding(
+                "file-encrypted",
+                f"Tệp {path.name} có mật khẩu nên không đọc được. Hãy gỡ mật "
+                "khẩu (Tệp → Thông tin → Bảo vệ sổ làm việc) rồi gửi lại.",
+            )
+        )
+    except Exception as exc:  # noqa: BLE001 - a broken workbook is a finding, never a traceback
+        sub.readable = False
+        sub.values.clear()
+        sub.schedule.clear()
+        sub.findings.append(
+            Finding(
+                "file-unreadable",
+                f"Không đọc được tệp {path.name}: tệp bị hỏng hoặc không "
+                f"phải bảng tính Excel ({type(exc).__name__}). Hãy mở tệp bằng Excel, lưu lại "
+                "dạng .xlsx rồi gửi lại.",
+                value=str(exc)[:200],
+            )
+        )
+    return sub
+
+
+def _read_workbook(sub: Submission, rnd: Round) -> None:
+    forms = available_forms()
+    wb = python_calamine.CalamineWorkbook.from_path(str(sub.path))
+    try:
+        names = wb.sheet_names
+        meta = _read_metadata(wb) if META_SHEET in names else {}
+        form_sheets: dict[str, str] = {}
+        grids: dict[str, _Grid] = {}
+
+        def grid_of(name: str) -> _Grid:
+            if name not in grids:
+                grids[name] = _Grid(wb.get_sheet_by_name(name).to_python(skip_empty_area=False))
+            return grids[name]
+
+        if meta.get("form_versions"):
+            sub.recognised_by = "metadata"
+            sub.forms = dict(meta["form_versions"])
+            for form_id in sub.forms:
+                form = forms.get(form_id)
+                if form is None:
+                    continue
+                if form.sheet in names:
+                    form_sheets[form_id] = form.sheet
+                else:  # the sheet was renamed: find it by its annex number / labels
+                    for name in names:
+                        if name not in (META_SHEET, LIST_SHEET, GUIDE_SHEET) and _guess_form(
+                            grid_of(name), name, {form_id: form}
+                        ):
+                            form_sheets[form_id] = name
+                            break
+        else:
+            for name in names:
+                if name in (META_SHEET, LIST_SHEET) or fold(name) == fold(GUIDE_SHEET):
+                    continue
+                form = _guess_form(grid_of(name), name, forms)
+                if form and form.id not in form_sheets:
+                    form_sheets[form.id] = name
+                    sub.forms[form.id] = 0
+            if form_sheets:
+                sub.recognised_by = "labels"
+                sub.findings.append(
+                    Finding(
+                        "metadata-missing",
+                        f"Tệp {sub.name} không còn trang nhận dạng của biểu mẫu (có thể số liệu đã được dán sang tệp khác "
+                        f"hoặc trang bị xóa); biểu được nhận ra theo tên chỉ tiêu: {', '.join(sorted(form_sheets))}. "
+                        "Lần sau hãy điền trực tiếp vào biểu mẫu Sở gửi.",
+                    )
+                )
+        if not form_sheets:
+            sub.findings.append(
+                Finding(
+                    "unknown-template",
+                    f"Tệp {sub.name} không phải biểu mẫu của đợt báo cáo này: không có trang nhận dạng và không thấy "
+                    "trang nào giống Phụ lục 01, 02 hay 03. Hãy điền vào biểu mẫu Sở gửi rồi gửi lại.",
+                )
+            )
+            return
+
+        scans: dict[str, SheetScan] = {}
+        if sub.format in ("xlsx", "xlsm"):
+            scans = _scan_xlsx(sub.path, set(form_sheets.values()))
+
+        # Which unit, which round.
+        _identify(sub, rnd, meta, [grid_of(s) for s in form_sheets.values()])
+
+        for form_id, sheet in sorted(form_sheets.items()):
+            if form_id not in sub.forms:
+                continue
+            form = forms[form_id]
+            found_version = sub.forms.get(form_id, 0)
+            if found_version and found_version < form.version:
+                sub.findings.append(
+                    Finding(
+                        "template-outdated",
+                        f"Trang {sheet} dùng biểu {form.annex_label} phiên bản {found_version}, cũ hơn phiên bản hiện hành "
+                        f"({form.version}). Số liệu vẫn được đọc theo mã chỉ tiêu; lần sau hãy dùng biểu mẫu mới.",
+                        form=form_id,
+                        sheet=sheet,
+                    )
+                )
+            grid = grid_of(sheet)
+            if form.kind == "schedule":
+                _read_schedule_form(sub, form, grid, sheet, scans.get(sheet))
+            else:
+                _read_indicator_form(sub, form, grid, sheet, rnd, meta, scans.get(sheet))
+    finally:
+        wb.close()
+
+
+def _identify(sub: Submission, rnd: Round, meta: dict, grids: list[_Grid]) -> None:
+    meta_code = meta.get("unit_code") or None
+    m = re.match(r"^(\d{3,5})(?:[_\-\s.]|$)", sub.path.stem)
+    name_code = m.group(1) if m else None
+    label_code = _unit_from_labels(grids, rnd)
+    candidates = {
+        k: v
+        for k, v in (("trang nhận dạng", meta_code), ("tên tệp", name_code), ("dòng “Đơn vị báo cáo”", label_code))
+        if v
+    }
+    code = meta_code or label_code or name_code
+    sub.unit_code = code
+    unit = rnd.unit(code) if code else None
+    sub.unit_name = unit.name if unit else (meta.get("unit_name") or None)
+    if meta.get("round_id") and meta["round_id"] != rnd.id:
+        sub.findings.append(
+            Finding(
+                "round-mismatch",
+                f"Tệp {sub.name} là biểu mẫu của đợt “{meta['round_id']}”, không phải đợt “{rnd.id}” ({rnd.title}). "
+                "Hãy điền số liệu vào biểu mẫu của đợt này rồi gửi lại.",
+                value=meta["round_id"],
+                expected=rnd.id,
+            )
+        )
+    if code is None:
+        sub.findings.append(
+            Finding(
+                "unit-mismatch",
+                f"Không xác định được tệp {sub.name} của đơn vị nào (không có trang nhận dạng, tên tệp không bắt đầu bằng "
+                "mã đơn vị). Hãy dùng biểu mẫu Sở gửi cho đơn vị mình, hoặc đặt tên tệp theo dạng <mã đơn vị>_<tên>.xlsx.",
+            )
+        )
+        return
+    if len(set(candidates.values())) > 1:
+        detail = ", ".join(f"{k}: {v}" for k, v in candidates.items())
+        sub.findings.append(
+            Finding(
+                "unit-mismatch",
+                f"Tệp {sub.name} ghi các mã đơn vị khác nhau ({detail}). Hãy kiểm tra đã dùng đúng biểu mẫu của đơn vị "
+                "mình chưa rồi gửi lại.",
+                value=detail,
+                expected=code,
+            )
+        )
+    if unit is None:
+        sub.findings.append(
+            Finding(
+                "unit-mismatch",
+                f"Mã đơn vị {code} của tệp {sub.name} không có trong danh sách đơn vị của đợt báo cáo. Hãy dùng biểu mẫu "
+                "Sở gửi cho đơn vị mình.",
+                value=code,
+            )
+        )
+        return
+    owed = set(unit.forms)
+    present = set(sub.forms)
+    for form_id in sorted(owed - present):
+        sub.findings.append(
+            Finding(
+                "missing-form",
+                f"Tệp {sub.name} của {unit.name} thiếu {available_forms()[form_id].annex_label} ({form_id}). "
+                "Hãy bổ sung và gửi lại.",
+                form=form_id,
+            )
+        )
+    for form_id in sorted(present - owed):
+        sub.findings.append(
+            Finding(
+                "unexpected-form",
+                f"{unit.name} không phải nộp {form_id} trong đợt này; trang đó được bỏ qua.",
+                form=form_id,
+            )
+        )
+        sub.forms.pop(form_id, None)

@@ -1,0 +1,422 @@
+"""Submissions -> findings: pandera schemas over all returns of a run at once, mapped back to cells."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pandera.errors
+
+from .findings import ERROR, WARNING, Finding
+from .forms import available_forms
+from .read import Submission, _fmt, read_submission
+from .round import Round
+from .rules import rules_for
+from .schemas import column_key, indicator_schema, input_cells, schedule_schema
+from .yamlio import load_yaml
+
+SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
+RECEIVED_MANIFEST = "received.yaml"
+
+
+@dataclass
+class Report:
+    round: Round
+    submissions: list[Submission] = field(default_factory=list)
+
+    @property
+    def errors(self) -> int:
+        return sum(len(s.errors) for s in self.submissions)
+
+    @property
+    def warnings(self) -> int:
+        return sum(len(s.warnings) for s in self.submissions)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.errors else 0
+
+    def counted(self) -> list[Submission]:
+        """Submissions whose figures count: valid and not superseded by a later file of the same unit."""
+        return [s for s in self.submissions if s.valid and s.superseded_by is None]
+
+    def summary(self) -> dict[str, Any]:
+        by_code: dict[str, int] = {}
+        for s in self.submissions:
+            for f in s.findings:
+                by_code[f.code] = by_code.get(f.code, 0) + 1
+        return {
+            "round": self.round.id,
+            "files": len(self.submissions),
+            "valid": sum(1 for s in self.submissions if s.valid),
+            "invalid": sum(1 for s in self.submissions if not s.valid),
+            "errors": self.errors,
+            "warnings": self.warnings,
+            "by_code": dict(sorted(by_code.items())),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "files": [
+                {
+                    "path": str(s.path),
+                    "sha256": s.sha256,
+                    "unit_code": s.unit_code,
+                    "unit_name": s.unit_name,
+                    "forms": sorted(s.forms),
+                    "valid": s.valid,
+                    "superseded_by": s.superseded_by,
+                    "received": s.modified.isoformat() if s.modified else None,
+                    "findings": [f.to_dict() for f in s.findings],
+                }
+                for s in self.submissions
+            ],
+            "summary": self.summary(),
+        }
+
+
+def collect_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Files named directly, and every file under named folders (hidden files and Office lock files skipped)."""
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            for child in sorted(p.rglob("*")):
+                rel = child.relative_to(p)
+                if not child.is_file() or any(part.startswith(".") for part in rel.parts):
+                    continue
+                if (
+                    child.name.startswith("~$")
+                    or child.name == RECEIVED_MANIFEST
+                    or child.suffix in (".sqlite", ".db", ".lock")
+                ):
+                    continue
+                out.append(child)
+        else:
+            out.append(p)
+    seen, unique = set(), []
+    for p in out:
+        key = p.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def received_times(paths: list[Path]) -> dict[Path, dt.datetime]:
+    """When each file was received: from a ``received.yaml`` in its folder (as logged from e-mail), else mtime."""
+    manifests: dict[Path, dict] = {}
+    out: dict[Path, dt.datetime] = {}
+    for p in paths:
+        folder = p.parent
+        if folder not in manifests:
+            m = folder / RECEIVED_MANIFEST
+            manifests[folder] = {}
+            if m.exists():
+                try:
+                    data = load_yaml(m) or {}
+                    manifests[folder] = {str(k): v for k, v in data.items()} if isinstance(data, dict) else {}
+                except Exception:  # noqa: BLE001 - a bad manifest falls back to file times
+                    manifests[folder] = {}
+        value = manifests[folder].get(p.name)
+        if isinstance(value, dt.datetime):
+            out[p] = value
+        elif isinstance(value, dt.date):
+            out[p] = dt.datetime.combine(value, dt.time(12))
+    return out
+
+
+def validate_paths(paths: Iterable[str | Path], rnd: Round, progress: Callable[[Path], None] | None = None) -> Report:
+    files = collect_files(paths)
+    received = received_times(files)
+    subs = []
+    for path in files:
+        sub = read_submission(path, rnd)
+        if path in received:
+            sub.modified = received[path]
+        subs.append(sub)
+        if progress:
+            progress(path)
+    return validate_submissions(subs, rnd)
+
+
+def validate_submissions(subs: list[Submission], rnd: Round) -> Report:
+    periods = tuple(p.id for p in rnd.periods)
+    forms = available_forms()
+    for form_id in sorted({f for s in subs for f in s.forms}):
+        group = [s for s in subs if s.readable and form_id in s.forms]
+        if not group or form_id not in forms:
+            continue
+        if forms[form_id].kind == "schedule":
+            _validate_schedules(group, rnd, form_id)
+        else:
+            _validate_indicators(group, form_id, periods, rnd)
+    _mark_late(subs, rnd)
+    _mark_duplicates(subs)
+    for s in subs:
+        s.findings.sort(key=lambda f: (f.severity != ERROR, f.form or "", _cell_order(f.cell), f.code))
+    return Report(rnd, subs)
+
+
+def _cell_order(cell: str | None) -> tuple[int, str]:
+    if not cell:
+        return (0, "")
+    digits = "".join(ch for ch in cell if ch.isdigit())
+    return (int(digits or 0), cell)
+
+
+def _failure_cases(schema, df: pd.DataFrame) -> pd.DataFrame:
+    try:
+        schema.validate(df, lazy=True)
+    except pandera.errors.SchemaErrors as exc:
+        return exc.failure_cases
+    return pd.DataFrame(columns=["schema_context", "column", "check", "index"])
+
+
+def _validate_indicators(group: list[Submission], form_id: str, periods: tuple[str, ...], rnd: Round) -> None:
+    form = available_forms()[form_id]
+    cells = input_cells(form, periods)
+    rows, lookups = [], []
+    for s in group:
+        by_key = {column_key(v.indicator, v.field, v.period): v for v in s.values if v.form == form_id}
+        rows.append({k: (by_key[k].value if k in by_key and by_key[k].value is not None else math.nan) for k in cells})
+        lookups.append(by_key)
+    df = pd.DataFrame(rows, columns=list(cells), dtype=float)
+    failures = _failure_cases(indicator_schema(form_id, periods), df)
+    rules = {r.id: r for r in rules_for(form_id, periods).cross}
+    period_label = {p.id: p.label for p in rnd.periods}
+    seen: set[tuple[int, str, str]] = set()
+    for rec in failures.to_dict("records"):
+        idx = rec.get("index")
+        if idx is None or (isinstance(idx, float) and math.isnan(idx)):
+            continue
+        idx = int(idx)
+        sub, by_key = group[idx], lookups[idx]
+        check = str(rec.get("check"))
+        column = rec.get("column")
+        if rec.get("schema_context") == "Column" and isinstance(column, str) and column in cells:
+            v = by_key.get(column)
+            if v is None or v.status == "invalid" or (idx, column, check) in seen:
+                continue
+            seen.add((idx, column, check))
+            ind = form.indicator(v.indicator)
+            where = dict(
+                form=form_id, sheet=v.sheet, cell=v.cell, indicator=v.indicator, field=v.field, period=v.period
+            )
+            what = f"“{ind.label}” – {form.field_labels[v.field]}, {period_label[v.period]}"
+            if check == "not_nullable":
+                sub.findings.append(
+                    Finding(
+                        "missing-value",
+                        f"Ô {v.cell} (trang {v.sheet}) còn trống: {what}. Hãy nhập số liệu; nếu bằng 0 thì nhập 0.",
+                        **where,
+                    )
+                )
+            elif check in ("min", "max"):
+                sub.findings.append(
+                    Finding(
+                        "out-of-range",
+                        f"Ô {v.cell} (trang {v.sheet}) có giá trị {_fmt(v.value)} không hợp lệ: {what} phải là số "
+                        "không âm. Hãy kiểm tra lại.",
+                        value=v.value,
+                        expected="≥ 0",
+                        **where,
+                    )
+                )
+            elif check == "integer":
+                sub.findings.append(
+                    Finding(
+                        "not-integer",
+                        f"Ô {v.cell} (trang {v.sheet}): {what} phải là số nguyên, đang là {_fmt(v.value)}.",
+                        value=v.value,
+                        **where,
+                    )
+                )
+            continue
+        rule = rules.get(check)
+        if rule is None or (idx, rule.id, "") in seen:
+            continue
+        seen.add((idx, rule.id, ""))
+        sub.findings.append(_rule_finding(rule, form, by_key, period_label))
+
+
+def _rule_finding(rule, form, by_key, period_label) -> Finding:
+    def side(terms):
+        vals = [by_key.get(column_key(t.indicator, t.field, rule.period)) for t in terms]
+        total = sum(v.value for v in vals if v is not None and v.value is not None)
+        return total, [v.cell for v in vals if v is not None]
+
+    left, lcells = side(rule.left)
+    right, rcells = side(rule.right)
+    anchor = form.indicator(rule.anchor)
+    right_ind = form.indicator(rule.right[0].indicator)
+    text = rule.message.format(
+        left=_fmt(left),
+        right=_fmt(right),
+        label=anchor.label,
+        right_label=right_ind.label,
+        period=period_label[rule.period],
+    )
+    cells = lcells + rcells
+    first = by_key.get(column_key(rule.left[0].indicator, rule.left[0].field, rule.period))
+    sheet = first.sheet if first else form.sheet
+    return Finding(
+        "rule-violation",
+        f"{text} (ô {', '.join(cells)}, trang {sheet})",
+        severity=rule.severity,
+        form=form.id,
+        sheet=sheet,
+        cell=lcells[0] if lcells else None,
+        indicator=rule.anchor,
+        field=rule.left[0].field,
+        period=rule.period,
+        value=left,
+        expected=f"{rule.op} {_fmt(right)}",
+        cells=cells,
+    )
+
+
+def _validate_schedules(group: list[Submission], rnd: Round, form_id: str) -> None:
+    form = available_forms()[form_id]
+    rules = rules_for(form_id, tuple(p.id for p in rnd.periods))
+    records, where = [], []
+    for i, s in enumerate(group):
+        rows = [r for r in s.schedule if r.form == form_id]
+        if len([r for r in rows if r.used]) < rules.min_rows:
+            s.findings.append(
+                Finding(
+                    "missing-value", f"{rules.min_rows_message} (trang {form.sheet})", form=form_id, sheet=form.sheet
+                )
+            )
+        for r in rows:
+            rec = {k: (None if _blank(r.values.get(k)) else r.values.get(k)) for k in rules.columns}
+            rec.update(unit_code=s.unit_code, used=r.used, _file=i)
+            records.append(rec)
+            where.append((s, r))
+    if not records:
+        return
+    df = pd.DataFrame(records)
+    failures = _failure_cases(schedule_schema(rnd, form_id), df)
+    window = f"{rnd.inspection.start:%d/%m/%Y} – {rnd.inspection.end:%d/%m/%Y}"
+    seen: set[tuple[int, str]] = set()
+    for rec in failures.to_dict("records"):
+        idx = rec.get("index")
+        if idx is None or (isinstance(idx, float) and math.isnan(idx)):
+            continue
+        check = str(rec.get("check"))
+        if (int(idx), check) in seen:
+            continue
+        seen.add((int(idx), check))
+        s, row = where[int(idx)]
+        code, _, kind = check.partition(":")
+        if kind:
+            col = form.column(code)
+            value = row.values.get(code)
+            cell = row.cells.get(code)
+            con = rules.columns[code]
+            loc = dict(form=form_id, sheet=row.sheet, cell=cell, indicator=code, value=_show(value))
+            if kind == "required":
+                msg = rules.required_message.format(label=col.label, row=row.row)
+                s.findings.append(Finding("missing-value", f"{msg} (ô {cell})", **loc))
+            else:
+                unit = rnd.unit(s.unit_code) if s.unit_code else None
+                msg = con.message.format(
+                    value=_show(value),
+                    unit=unit.name if unit else "đơn vị",
+                    window=window,
+                    sessions=", ".join(rnd.inspection.sessions),
+                )
+                code_ = "out-of-range" if kind == "within" else "rule-violation"
+                s.findings.append(Finding(code_, f"Ô {cell} (trang {row.sheet}): {msg}", **loc))
+        else:
+            u = next(u for u in rules.unique if u.id == check)
+            values = {c: _show(row.values.get(c)) for c in u.columns}
+            cells = [row.cells[c] for c in u.columns]
+            s.findings.append(
+                Finding(
+                    "rule-violation",
+                    f"{u.message.format(**values)} (ô {', '.join(cells)}, trang {row.sheet})",
+                    severity=u.severity,
+                    form=form_id,
+                    sheet=row.sheet,
+                    cell=cells[0],
+                    indicator=u.id,
+                    cells=cells,
+                    value=" – ".join(values.values()),
+                )
+            )
+
+
+def _blank(value: Any) -> bool:
+    return (
+        value is None
+        or (isinstance(value, str) and not value.strip())
+        or (isinstance(value, float) and math.isnan(value))
+    )
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.strftime("%d/%m/%Y")
+    return "" if value is None else str(value)
+
+
+def _mark_late(subs: list[Submission], rnd: Round) -> None:
+    for s in subs:
+        if s.modified and s.readable and s.modified.date() > rnd.deadline:
+            s.findings.append(
+                Finding(
+                    "late-submission",
+                    f"Tệp {s.name} nhận lúc {s.modified:%H:%M ngày %d/%m/%Y}, sau hạn nộp {rnd.deadline:%d/%m/%Y}. "
+                    "Số liệu vẫn được tổng hợp; đơn vị được ghi nhận là nộp muộn.",
+                    value=s.modified.isoformat(timespec="minutes"),
+                    expected=rnd.deadline.isoformat(),
+                )
+            )
+
+
+def _mark_duplicates(subs: list[Submission]) -> None:
+    by_unit: dict[str, list[Submission]] = {}
+    for s in subs:
+        if s.readable and s.unit_code:
+            by_unit.setdefault(s.unit_code, []).append(s)
+    for code, group in by_unit.items():
+        if len(group) < 2:
+            continue
+        # The latest file counts (a unit resends to correct); among equally recent ones, the valid one.
+        group.sort(key=lambda s: (s.modified or dt.datetime.min, s.valid, s.name))
+        winner = group[-1]
+        for s in group[:-1]:
+            s.superseded_by = str(winner.path)
+            s.findings.append(
+                Finding(
+                    "duplicate-submission",
+                    f"Đơn vị {s.unit_name or code} đã gửi {len(group)} tệp. Tệp {s.name} không được dùng: tệp "
+                    f"{winner.name} được dùng vì nhận sau ({_when(winner)} so với {_when(s)}).",
+                    severity=WARNING,
+                    value=s.name,
+                    expected=winner.name,
+                )
+            )
+        others = ", ".join(s.name for s in group[:-1])
+        winner.findings.append(
+            Finding(
+                "duplicate-submission",
+                f"Đơn vị {winner.unit_name or code} đã gửi {len(group)} tệp; tệp {winner.name} là tệp nhận sau cùng "
+                f"({_when(winner)}) nên được dùng, thay cho: {others}.",
+                severity=WARNING,
+                value=winner.name,
+            )
+        )
+
+
+def _when(s: Submission) -> str:
+    return f"{s.modified:%H:%M %d/%m/%Y}" if s.modified else "không rõ thời gian"
+
+
+__all__ = ["Report", "collect_files", "validate_paths", "validate_submissions", "read_submission", "ERROR"]
