@@ -112,7 +112,7 @@ def schedule_schema(rnd: Round, form_id: str = "PL01") -> pa.DataFrameSchema:
         if con.within == "inspection_window":
             lo, hi = rnd.inspection.start, rnd.inspection.end
 
-            def within(df, c=code):
+            def within(df, c=code, lo=lo, hi=hi):
                 return df[c].map(lambda v: _blank(v) or (isinstance(v, dt.date) and lo <= v <= hi))
 
             checks.append(pa.Check(within, name=f"{code}:within"))
