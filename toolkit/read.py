@@ -87,7 +87,7 @@ class Submission:
     unit_code: str | None = None
     unit_name: str | None = None
     round_id: str | None = None
-    forms: dict[str, int] = field(default_factory=dict)  # form id -> version found
+    forms: dict[str, int | None] = field(default_factory=dict)  # form id -> version found (None: by labels)
     recognised_by: str | None = None  # metadata | labels
     values: list[Value] = field(default_factory=list)
     schedule: list[ScheduleRow] = field(default_factory=list)
@@ -209,7 +209,7 @@ def _read_metadata(wb) -> dict[str, Any]:
     for item in str(meta.get("forms", "")).split(","):
         form_id, _, version = item.partition("@")
         if form_id:
-            forms[form_id] = int(version) if version.isdigit() else 0
+            forms[form_id] = int(version) if version.isdigit() else None
     meta["form_versions"] = forms
     return meta
 
@@ -638,7 +638,7 @@ def _read_workbook(sub: Submission, rnd: Round) -> None:
                 form = _guess_form(grid_of(name), name, forms)
                 if form and form.id not in form_sheets:
                     form_sheets[form.id] = name
-                    sub.forms[form.id] = 0
+                    sub.forms[form.id] = None
             if form_sheets:
                 sub.recognised_by = "labels"
                 sub.findings.append(
@@ -670,8 +670,8 @@ def _read_workbook(sub: Submission, rnd: Round) -> None:
             if form_id not in sub.forms:
                 continue
             form = forms[form_id]
-            found_version = sub.forms.get(form_id, 0)
-            if found_version and found_version < form.version:
+            found_version = sub.forms.get(form_id)
+            if found_version is not None and found_version < form.version:
                 sub.findings.append(
                     Finding(
                         "template-outdated",
