@@ -14,6 +14,7 @@ import python_calamine
 from openpyxl.comments import Comment
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils.cell import coordinate_from_string
+from openpyxl.worksheet.hyperlink import Hyperlink
 
 from .findings import ERROR
 from .read import Submission
@@ -130,7 +131,9 @@ def _write_results(ws, sub: Submission) -> None:
         ws.cell(r, 2).fill = FILLS[f.severity]
         if f.sheet and f.cell and f.sheet in ws.parent.sheetnames:
             c = ws.cell(r, 5)
-            c.hyperlink = f"#'{f.sheet}'!{f.cell}"
+            # an in-workbook link (``location``): a "#…" target is an external link to the file itself,
+            # which LibreOffice resolves by the file's path
+            c.hyperlink = Hyperlink(ref=c.coordinate, location=f"'{f.sheet}'!{f.cell}")
             c.font = link
     for col, width in zip("ABCDEF", (6, 10, 22, 12, 8, 100)):
         ws.column_dimensions[col].width = width

@@ -11,6 +11,7 @@ import datetime as dt
 import re
 import zipfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 from typing import Any
 from xml.etree import ElementTree as ET
@@ -19,13 +20,18 @@ import python_calamine
 
 from .findings import ERROR, WARNING, Finding
 from .forms import HEADER_ROW, Form, InputCell, available_forms
-from .normalize import convert_legacy, detect_legacy_font, normalise_text, parse_number_text
+from .normalize import convert_by_font, detect_legacy_font, normalise_text, parse_number_text
 from .render import GUIDE_SHEET, LIST_SHEET, META_SHEET, parse_cell_map
 from .round import Round
 from .safety import inspect_workbook
-from .text import fold, fold_place
+from .text import fold as _fold_text
+from .text import fold_place as _fold_place_text
 
 NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
+
+# Labels, headings and place names repeat in every file of a round: fold each distinct text once per process.
+fold = lru_cache(maxsize=1 << 16, typed=True)(_fold_text)
+fold_place = lru_cache(maxsize=1 << 16, typed=True)(_fold_place_text)
 _CELL_RE = re.compile(r"^([A-Z]+)(\d+)$")
 
 
@@ -121,6 +127,59 @@ class SheetScan:
     fonts: dict[str, str] = field(default_factory=dict)  # cell -> font name, for text cells only
 
 
+_C_TAG = f"{{{NS['m']}}}c"
+_F_TAG = f"{{{NS['m']}}}f"
+_SHEET_DATA_TAG = f"{{{NS['m']}}}sheetData"
+
+
+class _SheetDataEnd(Exception):
+    """Raised by :class:`_ScanTarget` at ``</sheetData>``: no cell follows it."""
+
+
+class _ScanTarget:
+    """ElementTree parser target for :func:`_scan_xlsx`: reads ``<c>`` cells as they stream by, building no tree.
+
+    For each cell (on its end tag, in document order): the text of its first ``<f>`` child, as ``Element.text``
+    (the character data up to that child's own first child; ``""`` when empty), and for a text cell
+    (``t`` = s / inlineStr / str) the font of its style. Much faster than ``iterparse`` + ``find``.
+    """
+
+    def __init__(self, scan: SheetScan, xf_font: list[int], fonts: list[str]) -> None:
+        self.scan, self.xf_font, self.fonts = scan, xf_font, fonts
+        self.depth = 0
+        self.cells: list[list] = []  # open <c> elements: [depth, attributes, text parts of the first <f> or None]
+        self.collect: list[str] | None = None  # where character data goes (the open <f>'s text), if anywhere
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        self.depth += 1
+        self.collect = None
+        if tag == _C_TAG:
+            self.cells.append([self.depth, attrib, None])
+        elif tag == _F_TAG and self.cells:
+            cell = self.cells[-1]
+            if cell[0] == self.depth - 1 and cell[2] is None:
+                cell[2] = self.collect = []
+
+    def data(self, data: str) -> None:
+        if self.collect is not None:
+            self.collect.append(data)
+
+    def end(self, tag: str) -> None:
+        self.collect = None
+        if tag == _C_TAG and self.cells and self.cells[-1][0] == self.depth:
+            _, attrib, formula = self.cells.pop()
+            ref = attrib.get("r", "")
+            if formula is not None:
+                self.scan.formulas[ref] = "".join(formula)
+            if attrib.get("t") in ("s", "inlineStr", "str"):
+                s_idx = int(attrib.get("s", 0))
+                if s_idx < len(self.xf_font) and self.xf_font[s_idx] < len(self.fonts):
+                    self.scan.fonts[ref] = self.fonts[self.xf_font[s_idx]]
+        elif tag == _SHEET_DATA_TAG:
+            raise _SheetDataEnd
+        self.depth -= 1
+
+
 def _scan_xlsx(path: Path, sheet_names: set[str]) -> dict[str, SheetScan]:
     """Formulas and text-cell fonts of the named sheets (xlsx/xlsm only; the file passed the safety checks)."""
     out: dict[str, SheetScan] = {}
@@ -155,19 +214,17 @@ def _scan_xlsx(path: Path, sheet_names: set[str]) -> dict[str, SheetScan]:
             scan = SheetScan()
             if not part or part not in names:
                 continue
+            parser = ET.XMLParser(target=_ScanTarget(scan, xf_font, fonts))
             with z.open(part) as fh:
-                for _, el in ET.iterparse(fh):
-                    if el.tag != f"{{{NS['m']}}}c":
-                        continue
-                    ref = el.get("r", "")
-                    f = el.find("m:f", NS)
-                    if f is not None:
-                        scan.formulas[ref] = f.text or ""
-                    if el.get("t") in ("s", "inlineStr", "str"):
-                        s_idx = int(el.get("s", 0))
-                        if s_idx < len(xf_font) and xf_font[s_idx] < len(fonts):
-                            scan.fonts[ref] = fonts[xf_font[s_idx]]
-                    el.clear()
+                try:
+                    while chunk := fh.read(1 << 16):
+                        parser.feed(chunk)
+                    parser.close()
+                except _SheetDataEnd:
+                    # No cell comes after </sheetData> (merges, protection, validations, conditional formats):
+                    # the rest is inflated, so the zip CRC is still checked, but not parsed.
+                    while fh.read(1 << 20):
+                        pass
             out[sheet] = scan
     return out
 
@@ -301,10 +358,24 @@ def _locate_columns(grid: _Grid, form: Form, rnd: Round, expected: dict[tuple[st
     return found, moved, unknown_periods
 
 
+_INDICATORS: dict[int, tuple[Form, dict]] = {}
+
+
+def _indicator(form: Form, code: str):
+    """``form.indicator(code)`` through a per-form index (``Form.indicator`` scans a rebuilt list every call)."""
+    entry = _INDICATORS.get(id(form))
+    if entry is None or entry[0] is not form:
+        index: dict = {}
+        for ind in form.indicators:
+            index.setdefault(ind.code, ind)  # the first one wins, as in Form.indicator
+        entry = _INDICATORS[id(form)] = (form, index)
+    return entry[1][code]
+
+
 def _number(
     sub: Submission, cell: InputCell, address: str, sheet: str, raw: Any, scan: SheetScan | None, form: Form
 ) -> Value:
-    ind = form.indicator(cell.indicator)
+    ind = _indicator(form, cell.indicator)
     where = dict(form=form.id, sheet=sheet, cell=address, indicator=ind.code, field=cell.field, period=cell.period)
     value = Value(form.id, sheet, address, ind.code, cell.field, cell.period, None, raw)
     formula = scan.formulas.get(address) if scan else None
@@ -375,10 +446,15 @@ def _number(
             return value
         else:
             options = "; ".join(f"{label}: {_fmt(v)}" for label, v in reading.readings)
+            how = (
+                f"có thể hiểu theo nhiều cách ({options})"
+                if len(reading.readings) > 1
+                else f"không phải số nguyên ({options})"
+            )
             sub.findings.append(
                 Finding(
                     "not-a-number",
-                    f"Ô {address} (trang {sheet}) chứa “{text}” dạng chữ, có thể hiểu theo nhiều cách ({options}). "
+                    f"Ô {address} (trang {sheet}) chứa “{text}” dạng chữ, {how}. "
                     "Hãy nhập lại bằng số, không dùng dấu chấm hay dấu phẩy phân cách hàng nghìn.",
                     value=text,
                     expected=options,
@@ -424,9 +500,10 @@ def _text_value(
     if not isinstance(raw, str):
         return raw
     text = raw.strip()
-    legacy = detect_legacy_font(scan.fonts.get(address)) if scan else None
+    font = scan.fonts.get(address) if scan else None
+    legacy = detect_legacy_font(font)
     if legacy:
-        converted = convert_legacy(text, legacy)
+        converted = convert_by_font(text, font) or text
         if converted != text:
             sub.findings.append(
                 Finding(

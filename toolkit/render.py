@@ -117,7 +117,7 @@ def schedule_conditions(rules: FormRules, layout: Layout, row: int, list_rows: d
             out.append(((code,), con.short, f'AND({cell}<>"",COUNTIF({rng},{cell})=0)'))
         if con.within == "inspection_window":
             lo, hi = excel_date(rnd.inspection.start), excel_date(rnd.inspection.end)
-            out.append(((code,), "Ngày không hợp lệ", f'AND({cell}<>"",NOT(ISNUMBER({cell})))'))
+            out.append(((code,), con.invalid_short, f'AND({cell}<>"",NOT(ISNUMBER({cell})))'))
             out.append(((code,), con.short, f"AND(ISNUMBER({cell}),OR({cell}<{lo},{cell}>{hi}))"))
         if con.digits:
             conds = [f"LEN({cell})<>{con.digits}", f"NOT(ISNUMBER(-{cell}))"]
@@ -275,6 +275,47 @@ _MONEY_DV = {
 }
 
 
+@cache
+def _indicator_plan(rules: FormRules, layout: Layout, labels: tuple[tuple[str, str], ...]):
+    """What an indicator sheet holds below its headings, the same for every unit (computed once per process).
+
+    Returns the value cells of each indicator, left to right, as (0-based column, kind, rate formula) with kind
+    rate, money, count, na or blank; the check-column formula of each indicator that anchors rules; and the
+    cross-rule conditional formats as (anchor cell, criteria, cells).
+    """
+    label_of = dict(labels)
+    cells: dict[str, tuple[tuple[int, str, str], ...]] = {}
+    checks: dict[str, str] = {}
+    for ind in layout.form.indicators:
+        row = []
+        for period in layout.periods:
+            for fld in FIELDS:
+                c = layout.col_of[(period, fld)] - 1
+                if ind.is_rate and fld == "total":
+                    num = layout.cell(ind.numerator[0], ind.numerator[1], period)
+                    den = layout.cell(ind.denominator[0], ind.denominator[1], period)
+                    row.append((c, "rate", f'=IF(N({den})>0,{num}/{den}*100,"")'))
+                elif ind.is_input and fld in ind.fields:
+                    row.append((c, "money" if ind.value == "money" else "count", ""))
+                elif ind.fields or ind.is_rate:
+                    row.append((c, "na", ""))
+                else:
+                    row.append((c, "blank", ""))
+        cells[ind.code] = tuple(row)
+        anchored = rules.rules_at(ind.code)
+        if anchored:
+            pieces = [
+                f'IF({rule_condition(rule, layout)},{_excel_text(f"{rule.short} ({label_of[rule.period]}). ")},"")'
+                for rule in anchored
+            ]
+            checks[ind.code] = "=" + "&".join(pieces)
+    cross = []
+    for rule in rules.cross:
+        refs = [layout.cell(t.indicator, t.field, rule.period) for t in rule.terms]
+        cross.append((refs[0], "=" + rule_condition(rule, layout, absolute=True), " ".join(refs)))
+    return cells, checks, tuple(cross)
+
+
 def _write_indicator_sheet(wb, st: _Styles, rnd: Round, unit: Unit, form: Form) -> None:
     periods = tuple(p.id for p in rnd.periods)
     layout = form.layout(periods)
@@ -303,6 +344,7 @@ def _write_indicator_sheet(wb, st: _Styles, rnd: Round, unit: Unit, form: Form) 
     ws.set_column(3, check - 1, 10.5)
     ws.set_column(check, check, 38)
 
+    value_cells, checks, cross = _indicator_plan(rules, layout, tuple((p.id, p.label) for p in rnd.periods))
     count_cells: list[tuple[int, int]] = []
     money_cells: list[tuple[int, int]] = []
     for section in form.sections:
@@ -320,44 +362,29 @@ def _write_indicator_sheet(wb, st: _Styles, rnd: Round, unit: Unit, form: Form) 
             if lines > 1:
                 ws.set_row(r, 16.5 * lines)
             ws.write_string(r, 2, ind.unit, st.unitcol)
-            for period in periods:
-                for fld in FIELDS:
-                    c = layout.col_of[(period, fld)] - 1
-                    if ind.is_rate and fld == "total":
-                        num = layout.cell(ind.numerator[0], ind.numerator[1], period)
-                        den = layout.cell(ind.denominator[0], ind.denominator[1], period)
-                        ws.write_formula(r, c, f'=IF(N({den})>0,{num}/{den}*100,"")', st.rate, "")
-                    elif ind.is_input and fld in ind.fields:
-                        style = st.money if ind.value == "money" else st.count
-                        ws.write_blank(r, c, None, style)
-                        (money_cells if ind.value == "money" else count_cells).append((r, c))
-                    elif ind.fields or ind.is_rate:
-                        ws.write_string(r, c, NA, st.na)
-                    else:
-                        ws.write_blank(r, c, None, st.blank)
-            anchored = rules.rules_at(ind.code)
-            if anchored:
-                label_of = {p.id: p.label for p in rnd.periods}
-                pieces = [
-                    f'IF({rule_condition(rule, layout)},{_excel_text(f"{rule.short} ({label_of[rule.period]}). ")},"")'
-                    for rule in anchored
-                ]
-                ws.write_formula(r, check, "=" + "&".join(pieces), st.check, "")
+            for c, kind, formula in value_cells[ind.code]:
+                if kind == "rate":
+                    ws.write_formula(r, c, formula, st.rate, "")
+                elif kind == "money":
+                    ws.write_blank(r, c, None, st.money)
+                    money_cells.append((r, c))
+                elif kind == "count":
+                    ws.write_blank(r, c, None, st.count)
+                    count_cells.append((r, c))
+                elif kind == "na":
+                    ws.write_string(r, c, NA, st.na)
+                else:
+                    ws.write_blank(r, c, None, st.blank)
+            if ind.code in checks:
+                ws.write_formula(r, check, checks[ind.code], st.check, "")
             else:
                 ws.write_blank(r, check, None, st.check)
 
     _validation(ws, count_cells, _COUNT_DV)
     _validation(ws, money_cells, _MONEY_DV)
-    for rule in rules.cross:
-        cells = [layout.cell(t.indicator, t.field, rule.period) for t in rule.terms]
+    for anchor, criteria, cells in cross:
         ws.conditional_format(
-            cells[0],
-            {
-                "type": "formula",
-                "criteria": "=" + rule_condition(rule, layout, absolute=True),
-                "format": st.error,
-                "multi_range": " ".join(cells),
-            },
+            anchor, {"type": "formula", "criteria": criteria, "format": st.error, "multi_range": cells}
         )
     data_first = layout.first_row - 1
     ws.conditional_format(
@@ -593,8 +620,13 @@ def template_metadata(rnd: Round, unit: Unit, forms: list[Form]) -> list[tuple[s
         ("forms", ",".join(f"{f.id}@{f.version}" for f in forms)),
     ]
     for f in forms:
-        rows.append((f"fingerprint:{f.id}", f.layout(periods).fingerprint))
+        rows.append((f"fingerprint:{f.id}", _fingerprint(f.layout(periods))))
     return rows
+
+
+@cache
+def _fingerprint(layout: Layout) -> str:
+    return layout.fingerprint
 
 
 @cache

@@ -76,6 +76,7 @@ class ColumnConstraint:
     within: str | None = None  # inspection_window
     digits: int | None = None
     leading_zero: bool = False
+    invalid_short: str = ""  # the value is not of the column's type (e.g. text in a date cell)
     short: str = ""
     message: str = ""
 
@@ -248,6 +249,7 @@ def _load_rules(path: Path, form: Form, periods: tuple[str, ...], seen: tuple[st
             within=spec.get("within"),
             digits=spec.get("digits"),
             leading_zero=bool(spec.get("leading_zero", False)),
+            invalid_short=_text(spec, "invalid_short"),
             short=_text(spec, "short"),
             message=_text(spec, "message"),
         )

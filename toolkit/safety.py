@@ -46,6 +46,7 @@ DEFAULT_MAX_MEMBERS = 10_000
 
 RATIO_FLOOR = 1 * MB  # the per-member ratio is only judged for members declaring more than this
 SMALL_PART_LIMIT = 4 * MB  # [Content_Types].xml, the ODS manifest: read whole, but never more than this
+DIRECTORY_BYTES_PER_MEMBER = 256  # a zip directory entry is 46 bytes + name (+ extras); xlsx ones ~100-150
 PROLOG_LIMIT = 64 * 1024  # bytes of an XML part read while looking for its root element
 CHUNK = 1 * MB
 
@@ -65,9 +66,20 @@ WORKBOOK_EXTENSIONS = {
 }
 _FAMILY = {"xlsx": "ooxml", "xlsm": "ooxml", "xls": "xls", "ods": "ods"}
 
-# what inspect_workbook recognised, beyond the readable formats, that is still a spreadsheet
-SPREADSHEET_KINDS = frozenset(
-    {"xlsx", "xlsm", "xls", "ods", "xlsb", "encrypted-ooxml", "encrypted-xls", "encrypted-ods", "encrypted-zip"}
+# kinds (SafetyResult.kind) that make a file with another extension count as a submission
+SUBMISSION_KINDS = frozenset(
+    {
+        "xlsx",
+        "xlsm",
+        "xls",
+        "ods",
+        "xlsb",
+        "encrypted-ooxml",
+        "encrypted-xls",
+        "encrypted-ods",
+        "encrypted-zip",
+        "zip-of-workbooks",
+    }
 )
 
 _OOXML_MAIN_TYPES = {
@@ -123,6 +135,8 @@ _KIND_NAMES = {
     "doc": "văn bản Word 97–2003 (.doc)",
     "pptx": "bản trình chiếu PowerPoint (.pptx)",
     "ppt": "bản trình chiếu PowerPoint 97–2003 (.ppt)",
+    "odt": "văn bản OpenDocument (.odt)",
+    "odp": "bản trình chiếu OpenDocument (.odp)",
     "odf": "tài liệu OpenDocument không phải bảng tính",
     "ole": "tệp Office cũ không phải sổ tính Excel",
     "binary": "tệp không rõ định dạng",
@@ -130,6 +144,7 @@ _KIND_NAMES = {
 
 _SAVE_AS_XLSX = "Hãy mở tệp bằng Excel, chọn Tệp → Lưu thành → Sổ làm việc Excel (*.xlsx) rồi gửi lại tệp mới."
 _RESEND_ORIGINAL = "Hãy gửi lại đúng tệp Excel (.xlsx) của biểu mẫu đã điền số liệu."
+_UNZIP = "Hãy giải nén và gửi từng tệp Excel (.xlsx) bên trong."
 _KIND_ADVICE = {
     "pdf": "Hãy gửi lại tệp Excel gốc (.xlsx) của biểu mẫu, không gửi bản PDF hay bản chụp.",
     "png": "Hãy gửi lại tệp Excel gốc (.xlsx) của biểu mẫu, không gửi ảnh chụp.",
@@ -140,10 +155,10 @@ _KIND_ADVICE = {
     "fods": "Hãy mở tệp bằng LibreOffice hoặc Excel và lưu thành .xlsx hoặc .ods rồi gửi lại.",
     "csv": "Hãy điền số liệu vào đúng biểu mẫu Excel đã được gửi (không xuất ra CSV) và gửi lại tệp .xlsx.",
     "text": _RESEND_ORIGINAL,
-    "rar": "Hãy giải nén và gửi từng tệp Excel (.xlsx) bên trong.",
-    "7z": "Hãy giải nén và gửi từng tệp Excel (.xlsx) bên trong.",
-    "gzip": "Hãy giải nén và gửi từng tệp Excel (.xlsx) bên trong.",
-    "zip": "Hãy giải nén và gửi từng tệp Excel (.xlsx) bên trong.",
+    "rar": _UNZIP,
+    "7z": _UNZIP,
+    "gzip": _UNZIP,
+    "zip": _RESEND_ORIGINAL,
 }
 
 
@@ -198,10 +213,16 @@ def _open(path: Path) -> BinaryIO:
     return open(path, "rb")  # the caller closes it
 
 
-def _mb(n: float) -> str:
+def _size(n: float) -> str:
+    """A size as people read it: "850 byte", "97 KB", "62,5 MB" (Vietnamese decimal comma)."""
+    if n < 1024:
+        return f"{int(n)} byte"
+    if n < MB:
+        return f"{max(1, round(n / 1024))} KB"
     value = n / MB
-    text = f"{value:.1f}" if value < 100 else f"{value:.0f}"
-    return text.removesuffix(".0").replace(".", ",")
+    if value >= 100:
+        return f"{_int(round(value))} MB"
+    return f"{value:.1f}".removesuffix(".0").replace(".", ",") + " MB"
 
 
 def _int(n: int) -> str:
@@ -367,11 +388,10 @@ def _inspect_ole(path: Path, fh: BinaryIO) -> str:
     try:
         if ole.exists("EncryptionInfo") or ole.exists("EncryptedPackage"):
             raise _Reject("encrypted-ooxml", "file-encrypted", _encrypted_message(path))
-        if ole.exists("Workbook"):
-            _check_xls_encryption(path, fh)
-            return "xls"
-        if ole.exists("Book"):  # Excel 5.0/95 (BIFF5)
-            return "xls"
+        for stream in ("Workbook", "Book"):  # BIFF8 (Excel 97–2003), BIFF5 (Excel 5.0/95)
+            if ole.exists(stream):
+                _check_xls_encryption(path, fh, ole, stream)
+                return "xls"
         if ole.exists("WordDocument"):
             raise _not_a_workbook(path, "doc")
         if ole.exists("PowerPoint Document"):
@@ -381,25 +401,57 @@ def _inspect_ole(path: Path, fh: BinaryIO) -> str:
         ole.close()
 
 
-def _check_xls_encryption(path: Path, fh: BinaryIO) -> None:
+_BIFF_BOF = (0x0809, 0x0409, 0x0209, 0x0009)
+_BIFF_FILEPASS, _BIFF_EOF = 0x002F, 0x000A
+
+
+def _biff_has_filepass(data: bytes) -> bool | None:
+    """Whether the globals substream holds a FILEPASS record; None when the stream does not start with BOF."""
+    if len(data) < 4 or struct.unpack_from("<H", data)[0] not in _BIFF_BOF:
+        return None
+    pos = 0
+    while pos + 4 <= len(data):
+        num, size = struct.unpack_from("<HH", data, pos)
+        if num == _BIFF_FILEPASS:
+            return True
+        if num == _BIFF_EOF:
+            return False
+        pos += 4 + size
+    return False
+
+
+def _check_xls_encryption(path: Path, fh: BinaryIO, ole, stream: str) -> None:
     """Raise file-encrypted when the legacy workbook has a FILEPASS record (RC4 or XOR obfuscation)."""
     from msoffcrypto.format.xls97 import Xls97File
 
-    fh.seek(0)
-    try:
-        xls = Xls97File(fh)
-        encrypted = xls.is_encrypted()
-    except Exception as exc:
-        raise _corrupt(path, "xls-corrupt", "bản ghi đầu của sổ tính Excel 97–2003 không hợp lệ") from exc
+    xls = None
+    encrypted: bool | None
+    if stream == "Workbook":
+        fh.seek(0)
+        try:
+            xls = Xls97File(fh)
+            encrypted = xls.is_encrypted()
+        except Exception:  # msoffcrypto is strict (e.g. a globals substream without EOF): look ourselves
+            xls = None
+    if xls is None:
+        try:
+            data = ole.openstream(stream).read()
+        except Exception as exc:
+            raise _corrupt(path, "xls-corrupt", "không đọc được dữ liệu của sổ tính Excel 97–2003") from exc
+        encrypted = _biff_has_filepass(data)
+        if encrypted is None:
+            raise _corrupt(path, "xls-corrupt", "bản ghi đầu của sổ tính Excel 97–2003 không hợp lệ")
     if not encrypted:
         return
     # Excel encrypts "read-only recommended"/structure-protected .xls files with the built-in password
     # "VelvetSweatshop": the unit never typed a password, so give different advice.
-    try:
-        xls.load_key(password="VelvetSweatshop")
-        builtin = True
-    except Exception:
-        builtin = False
+    builtin = False
+    if xls is not None:
+        try:
+            xls.load_key(password="VelvetSweatshop")
+            builtin = True
+        except Exception:
+            builtin = False
     if builtin:
         raise _Reject(
             "encrypted-xls",
@@ -459,7 +511,7 @@ def _check_directory(
                     "zip-bomb",
                     "file-unreadable",
                     f"Tệp {path.name} có dấu hiệu là “bom giải nén”: phần {info.filename} chỉ chiếm "
-                    f"{_mb(info.compress_size)} MB trong tệp nhưng khai báo tới {_mb(info.file_size)} MB khi giải nén "
+                    f"{_size(info.compress_size)} trong tệp nhưng khai báo tới {_size(info.file_size)} khi giải nén "
                     f"(gấp {_int(round(ratio))} lần, giới hạn {_int(max_ratio)} lần), nên không được mở. "
                     "Nếu tệp do đơn vị tự lập, hãy mở bằng Excel, lưu thành một tệp .xlsx mới rồi gửi lại; "
                     "nếu không rõ nguồn gốc, đừng mở tệp.",
@@ -468,7 +520,7 @@ def _check_directory(
         raise _Reject(
             "zip-bomb",
             "file-unreadable",
-            f"Tệp {path.name} khi giải nén sẽ chiếm tới {_mb(total)} MB (giới hạn {_mb(max_uncompressed)} MB), "
+            f"Tệp {path.name} khi giải nén sẽ chiếm tới {_size(total)} (giới hạn {_size(max_uncompressed)}), "
             "có thể là “bom giải nén”, nên không được mở. Hãy xóa bớt các trang tính, hình ảnh không cần thiết, "
             "lưu thành một tệp .xlsx mới rồi gửi lại.",
         )
@@ -488,7 +540,7 @@ def _check_directory(
 
 def _read_small(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:
     if info.file_size > SMALL_PART_LIMIT:
-        raise _suspicious(path, "zip-part-too-big", f"phần {info.filename} lớn bất thường: {_mb(info.file_size)} MB")
+        raise _suspicious(path, "zip-part-too-big", f"phần {info.filename} lớn bất thường: {_size(info.file_size)}")
     try:
         with zf.open(info) as member:
             return member.read(SMALL_PART_LIMIT + 1)
@@ -539,25 +591,26 @@ def _prolog_verdict(buf: bytes, final: bool) -> str:
         if not final and n - i < 4:  # "<", "<!", "<!-": a comment or a declaration? read on
             return "more"
         if text.startswith("<?", i):
-            end = text.find("?>", i + 2)
+            end, close = text.find("?>", i + 2), 2
         elif text.startswith("<!--", i):
-            end = text.find("-->", i + 4)
+            end, close = text.find("-->", i + 4), 3
         elif text.startswith("<!", i):
             return "dtd"  # <!DOCTYPE, <!ENTITY...: a markup declaration before the root element
         else:
             return "root"  # the root element (or junk the parser will reject): the prolog is over
         if end < 0:
             return "root" if final else "more"
-        i = end + 2
+        i = end + close
 
 
 def _scan_xml_prologs(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], path: Path) -> None:
-    """Read each XML part only until its root element starts; refuse any DOCTYPE/ENTITY declaration."""
+    """Read each part only until its root element starts; refuse any DOCTYPE/ENTITY declaration.
+
+    Every member is looked at, whatever its name (a worksheet part may be called anything the content types
+    say); a binary member stops the scan at its first chunk.
+    """
     for info in infos:
         if info.is_dir() or info.file_size == 0:
-            continue
-        name = info.filename.lower()
-        if not name.endswith((".xml", ".rels", ".vml", ".rdf")):
             continue
         buf = b""
         try:
@@ -585,10 +638,10 @@ def _inspect_zip(path: Path, fh: BinaryIO, size: int, max_uncompressed: int, max
         count, cd_size, cd_offset = _zip_end_record(fh, size)
     except (ValueError, struct.error, OSError) as exc:
         raise _corrupt(path, "zip-truncated", "thiếu phần mục lục ở cuối tệp nén") from exc
-    if count > max_members or cd_size // 46 > max_members:
-        raise _suspicious(
-            path, "zip-members", f"chứa tới {_int(max(count, cd_size // 46))} thành phần, giới hạn {_int(max_members)}"
-        )
+    if count > max_members:
+        raise _suspicious(path, "zip-members", f"chứa tới {_int(count)} thành phần, giới hạn {_int(max_members)}")
+    if cd_size > max_members * DIRECTORY_BYTES_PER_MEMBER:  # the count may lie; the directory size bounds memory
+        raise _suspicious(path, "zip-members", f"mục lục tệp nén lớn bất thường: {_size(cd_size)}")
     if cd_offset + cd_size > size:
         raise _corrupt(path, "zip-truncated", "mục lục của tệp nén bị cắt cụt")
     fh.seek(0)
@@ -602,7 +655,7 @@ def _inspect_zip(path: Path, fh: BinaryIO, size: int, max_uncompressed: int, max
             raise _suspicious(
                 path, "zip-members", f"chứa tới {_int(len(infos))} thành phần, giới hạn {_int(max_members)}"
             )
-        _check_directory(path, infos, size, cd_offset, max_uncompressed, max_ratio)
+        _check_directory(path, infos, size, getattr(zf, "start_dir", cd_offset), max_uncompressed, max_ratio)
         fmt = _identify_zip(path, zf, infos)
         _scan_xml_prologs(zf, infos, path)
         return fmt
@@ -621,7 +674,9 @@ def _identify_zip(path: Path, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo])
     inner = [i.filename.rsplit("/", 1)[-1] for i in infos if Path(i.filename).suffix.lower() in WORKBOOK_EXTENSIONS]
     if inner:
         shown = ", ".join(inner[:5]) + (", …" if len(inner) > 5 else "")
-        raise _not_a_workbook(path, "zip", f" chứa {shown}")
+        reject = _not_a_workbook(path, "zip", f" chứa {shown}", advice=_UNZIP)
+        reject.kind = "zip-of-workbooks"
+        raise reject
     raise _not_a_workbook(path, "zip", " (không có phần [Content_Types].xml và xl/workbook.xml của sổ tính Excel)")
 
 
@@ -660,7 +715,9 @@ def _identify_odf(path: Path, zf: zipfile.ZipFile, by_name: dict[str, zipfile.Zi
     mimetype = _read_small(zf, info, path).decode("ascii", "replace").strip()
     if mimetype not in ODS_MIMETYPES:
         if mimetype.startswith("application/vnd.oasis.opendocument."):
-            raise _not_a_workbook(path, "odf", f" ({mimetype.rsplit('.', 1)[-1]})")
+            sub = mimetype.rsplit(".", 1)[-1]
+            kind = {"text": "odt", "presentation": "odp"}.get(sub, "odf")
+            raise _not_a_workbook(path, kind, "" if kind != "odf" else f" ({sub})")
         raise _not_a_workbook(path, "zip", f" (mimetype “{mimetype[:80]}” không phải bảng tính OpenDocument)")
     manifest = by_name.get("meta-inf/manifest.xml")
     if manifest is not None:
@@ -715,6 +772,13 @@ def inspect_workbook(
     except OSError as exc:
         result.format, result.kind = None, "os-error"
         result.finding = Finding("file-unreadable", _os_error_message(path, exc))
+    except Exception as exc:  # a gate must not crash a whole batch on one strange file
+        result.format, result.kind = None, "internal-error"
+        result.finding = Finding(
+            "file-unreadable",
+            f"Không kiểm tra được tệp {path.name} (lỗi {type(exc).__name__}) nên không đọc tệp này. Hãy mở tệp bằng "
+            "Excel, lưu thành một tệp .xlsx mới rồi gửi lại.",
+        )
     return result
 
 
@@ -731,7 +795,7 @@ def _inspect_handle(
         raise _Reject(
             "too-big",
             "file-unreadable",
-            f"Tệp {path.name} quá lớn ({_mb(size)} MB, giới hạn {_mb(max_bytes)} MB) nên không được mở. Hãy xóa bớt "
+            f"Tệp {path.name} quá lớn ({_size(size)}, giới hạn {_size(max_bytes)}) nên không được mở. Hãy xóa bớt "
             "các trang tính, hình ảnh không cần thiết, lưu thành .xlsx rồi gửi lại.",
         )
     fh.seek(0)
@@ -752,9 +816,10 @@ def is_probably_workbook(path: Path | str) -> bool:
     """Whether a file in an inbox should be treated as a submitted workbook (and then inspected).
 
     True for any file with a spreadsheet extension, whatever its content (a PDF renamed to .xlsx is a failed
-    submission to report, not a file to skip), and for a file with another or no extension whose content is
-    a spreadsheet (e.g. ``bao-cao`` or ``bao-cao.zip`` holding an .xlsx). False for Excel/LibreOffice lock
-    files (``~$…``, ``.~lock.…#``), directories and unreadable non-spreadsheet names. Never raises.
+    submission to report, not a file to skip); for a file with another or no extension whose content is a
+    spreadsheet, possibly encrypted (an .xlsx saved as ``bao-cao`` or ``bao-cao.dat``); and for a zip holding
+    workbooks (reported as "unzip and send each workbook"). False for Excel/LibreOffice lock files (``~$…``,
+    ``.~lock.…#``), directories, other files and unreadable non-spreadsheet names. Never raises.
     """
     path = Path(path)
     if _LOCK_FILE.match(path.name):
@@ -768,4 +833,4 @@ def is_probably_workbook(path: Path | str) -> bool:
         return False
     if not head.startswith(ZIP_MAGICS + (OLE_MAGIC,)):
         return False
-    return inspect_workbook(path).kind in SPREADSHEET_KINDS
+    return inspect_workbook(path).kind in SUBMISSION_KINDS

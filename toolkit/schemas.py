@@ -26,33 +26,44 @@ def column_key(indicator: str, field: str, period: str) -> str:
     return f"{indicator}.{field}@{period}"
 
 
+_OPS = {
+    "<=": lambda a, b: a <= b + 1e-9,
+    ">=": lambda a, b: a + 1e-9 >= b,
+    "==": lambda a, b: np.abs(a - b) < 1e-9,
+    "<": lambda a, b: a < b,
+    ">": lambda a, b: a > b,
+    "!=": lambda a, b: np.abs(a - b) >= 1e-9,
+}
+
+
+def _row_sum(columns: dict[str, np.ndarray], keys: list[str], n: int) -> np.ndarray:
+    total = np.zeros(n)
+    for k in keys:
+        total = total + np.where(np.isnan(columns[k]), 0.0, columns[k])
+    return total
+
+
 def _rule_check(rule: CrossRule) -> pa.Check:
     left = [column_key(t.indicator, t.field, rule.period) for t in rule.left]
     right = [column_key(t.indicator, t.field, rule.period) for t in rule.right]
     involved = left + right
 
-    def check(df: pd.DataFrame) -> pd.Series:
-        lsum = df[left].sum(axis=1, min_count=0)
-        rsum = df[right].sum(axis=1, min_count=0)
-        ops = {
-            "<=": lsum <= rsum + 1e-9,
-            ">=": lsum + 1e-9 >= rsum,
-            "==": (lsum - rsum).abs() < 1e-9,
-            "<": lsum < rsum,
-            ">": lsum > rsum,
-            "!=": (lsum - rsum).abs() >= 1e-9,
-        }
-        holds = ops[rule.op]
-        present = df[involved].notna()
-        if rule.missing == "skip_if_any_missing":
-            skip = ~present.all(axis=1)
-        elif rule.missing == "skip_if_all_missing":
-            skip = ~present.any(axis=1)
-        else:
-            skip = pd.Series(False, index=df.index)
-        return holds | skip
+    # On plain arrays (one check per rule, hundreds per form: pandas overhead dominated). Same results as
+    # ``df[cols].sum(axis=1, min_count=0)`` (blanks count as 0, columns added in order) and Series comparisons.
+    compare = _OPS[rule.op]
 
-    return pa.Check(check, name=rule.id, error=rule.message)
+    def check(df: pd.DataFrame) -> pd.Series:
+        columns = {c: df[c].to_numpy(dtype=float) for c in dict.fromkeys(involved)}
+        holds = compare(_row_sum(columns, left, len(df)), _row_sum(columns, right, len(df)))
+        if rule.missing == "skip_if_any_missing":
+            holds = holds | np.logical_or.reduce([np.isnan(columns[c]) for c in involved])
+        elif rule.missing == "skip_if_all_missing":
+            holds = holds | np.logical_and.reduce([np.isnan(columns[c]) for c in involved])
+        return pd.Series(holds, index=df.index)
+
+    # No ``error=``: pandera reports a failure under the check's error text when one is given, and
+    # validate.py maps failures back to their rule by the check's name (the expanded rule id).
+    return pa.Check(check, name=rule.id)
 
 
 @cache
@@ -63,12 +74,15 @@ def indicator_schema(form_id: str, periods: tuple[str, ...]) -> pa.DataFrameSche
     for cell in form.layout(periods).inputs:
         con = rules.fields.get(cell.kind)
         checks = []
+        # Plain checks named "min"/"max": pandera reports its built-in Check.ge/le under their error text
+        # (“greater_than_or_equal_to(0)”), which validate.py would not recognise.
         if con is not None and con.min is not None:
-            checks.append(pa.Check.ge(con.min, name="min"))
+            checks.append(pa.Check(lambda s, lo=con.min: s >= lo, element_wise=False, name="min"))
         if con is not None and con.max is not None:
-            checks.append(pa.Check.le(con.max, name="max"))
+            checks.append(pa.Check(lambda s, hi=con.max: s <= hi, element_wise=False, name="max"))
         if con is not None and con.integer:
-            checks.append(pa.Check(lambda s: np.isclose(s, np.round(s)), element_wise=False, name="integer"))
+            # a boolean Series (pandera rejects a bare ndarray: the check would fail with NotImplementedError)
+            checks.append(pa.Check(lambda s: (s - s.round()).abs() < 1e-9, element_wise=False, name="integer"))
         columns[column_key(cell.indicator, cell.field, cell.period)] = pa.Column(
             float, nullable=not (con.required if con else True), checks=checks, required=True, coerce=True
         )
