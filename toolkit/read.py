@@ -129,11 +129,6 @@ class SheetScan:
 
 _C_TAG = f"{{{NS['m']}}}c"
 _F_TAG = f"{{{NS['m']}}}f"
-_SHEET_DATA_TAG = f"{{{NS['m']}}}sheetData"
-
-
-class _SheetDataEnd(Exception):
-    """Raised by :class:`_ScanTarget` at ``</sheetData>``: no cell follows it."""
 
 
 class _ScanTarget:
@@ -175,8 +170,6 @@ class _ScanTarget:
                 s_idx = int(attrib.get("s", 0))
                 if s_idx < len(self.xf_font) and self.xf_font[s_idx] < len(self.fonts):
                     self.scan.fonts[ref] = self.fonts[self.xf_font[s_idx]]
-        elif tag == _SHEET_DATA_TAG:
-            raise _SheetDataEnd
         self.depth -= 1
 
 
@@ -216,15 +209,9 @@ def _scan_xlsx(path: Path, sheet_names: set[str]) -> dict[str, SheetScan]:
                 continue
             parser = ET.XMLParser(target=_ScanTarget(scan, xf_font, fonts))
             with z.open(part) as fh:
-                try:
-                    while chunk := fh.read(1 << 16):
-                        parser.feed(chunk)
-                    parser.close()
-                except _SheetDataEnd:
-                    # No cell comes after </sheetData> (merges, protection, validations, conditional formats):
-                    # the rest is inflated, so the zip CRC is still checked, but not parsed.
-                    while fh.read(1 << 20):
-                        pass
+                while chunk := fh.read(1 << 16):
+                    parser.feed(chunk)
+            parser.close()
             out[sheet] = scan
     return out
 
