@@ -1,0 +1,288 @@
+"""Usable returns -> the province's figures: totals, recomputed rates, schedule, status, tidy data.
+
+Pure aggregation over a validation :class:`~toolkit.validate.Report`; writing the workbook is ``summary.py``.
+Only *counted* submissions enter a total: valid (no error finding) and not superseded by a later file of the
+same unit. Every total says exactly which units are in it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from .findings import Finding
+from .forms import Form, available_forms
+from .read import Submission
+from .round import Round, Unit
+from .text import fold_place
+from .validate import Report
+
+FigureKey = tuple[str, str, str]  # (indicator, field, period)
+
+
+@dataclass
+class FormTotals:
+    form: Form
+    units: list[str]  # unit codes whose figures are in the totals, in round order
+    totals: dict[FigureKey, float] = field(default_factory=dict)
+    rates: dict[tuple[str, str], float | None] = field(default_factory=dict)  # (rate indicator, period)
+    by_unit: dict[str, dict[FigureKey, float]] = field(default_factory=dict)
+    unit_rates: dict[str, dict[tuple[str, str], float | None]] = field(default_factory=dict)
+    excluded: dict[str, str] = field(default_factory=dict)  # unit code -> why its figures are not in
+
+
+@dataclass
+class ScheduleEntry:
+    unit_code: str
+    unit_name: str
+    commune: str
+    date: dt.date | None
+    session: str
+    focal_person: str
+    phone: str
+    notes: str
+    source: str
+    cell: str
+    conflicts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class UnitStatus:
+    unit: Unit
+    forms_owed: tuple[str, ...]
+    submission: Submission | None  # the file that counts (or the latest one seen)
+    files: list[Submission]
+    received: dt.datetime | None
+    on_time: bool | None
+    valid: bool | None
+    errors: int
+    warnings: int
+
+    @property
+    def state(self) -> str:
+        """missing | invalid | late | ok (Vietnamese labels in summary.py)."""
+        if not self.forms_owed:
+            return "not-owed"
+        if self.submission is None:
+            return "missing"
+        if not self.valid:
+            return "invalid"
+        return "ok" if self.on_time else "late"
+
+
+@dataclass
+class TidyRow:
+    unit_code: str
+    unit_name: str
+    form: str
+    indicator: str
+    label: str
+    field: str
+    period: str
+    period_label: str
+    value: float
+    source_file: str
+    sha256: str
+    sheet: str
+    cell: str
+
+
+@dataclass
+class Consolidation:
+    round: Round
+    report: Report
+    forms: dict[str, FormTotals]
+    schedule: list[ScheduleEntry]
+    status: list[UnitStatus]
+    tidy: list[TidyRow]
+    findings: list[tuple[Submission, Finding]]
+
+    @property
+    def missing_units(self) -> list[Unit]:
+        return [s.unit for s in self.status if s.state == "missing"]
+
+
+def rate(num: float | None, den: float | None) -> float | None:
+    """A rate in percent from its numerator and denominator; None when the denominator is 0 or missing."""
+    if num is None or not den:
+        return None
+    return num / den * 100
+
+
+def _rates_of(form: Form, periods: tuple[str, ...], figures: dict[FigureKey, float]):
+    out: dict[tuple[str, str], float | None] = {}
+    for ind in form.indicators:
+        if ind.is_rate:
+            for period in periods:
+                num = figures.get((ind.numerator[0], ind.numerator[1], period))
+                den = figures.get((ind.denominator[0], ind.denominator[1], period))
+                out[(ind.code, period)] = rate(num, den)
+    return out
+
+
+def consolidate(report: Report, rnd: Round | None = None) -> Consolidation:
+    rnd = rnd or report.round
+    periods = tuple(p.id for p in rnd.periods)
+    period_label = {p.id: p.label for p in rnd.periods}
+    forms = available_forms()
+    counted = report.counted()
+    counted_by_unit = {s.unit_code: s for s in counted}
+
+    totals: dict[str, FormTotals] = {}
+    tidy: list[TidyRow] = []
+    for form_id in sorted(rnd.expected_forms()):
+        form = forms[form_id]
+        if form.kind != "indicators":
+            continue
+        ft = FormTotals(form=form, units=[])
+        for unit in rnd.units:
+            if form_id not in unit.forms:
+                continue
+            sub = counted_by_unit.get(unit.code)
+            if sub is None or form_id not in sub.forms:
+                ft.excluded[unit.code] = _why_excluded(report, unit)
+                continue
+            ft.units.append(unit.code)
+            figures: dict[FigureKey, float] = {}
+            for v in sub.values:
+                if v.form != form_id or v.value is None:
+                    continue
+                key = (v.indicator, v.field, v.period)
+                figures[key] = v.value
+                ft.totals[key] = ft.totals.get(key, 0.0) + v.value
+                tidy.append(
+                    TidyRow(
+                        unit.code,
+                        unit.name,
+                        form_id,
+                        v.indicator,
+                        form.indicator(v.indicator).label,
+                        v.field,
+                        v.period,
+                        period_label.get(v.period, v.period),
+                        v.value,
+                        sub.name,
+                        sub.sha256,
+                        v.sheet,
+                        v.cell,
+                    )
+                )
+            ft.by_unit[unit.code] = figures
+            ft.unit_rates[unit.code] = _rates_of(form, periods, figures)
+        ft.rates = _rates_of(form, periods, ft.totals)
+        totals[form_id] = ft
+
+    return Consolidation(
+        round=rnd,
+        report=report,
+        forms=totals,
+        schedule=_schedule(rnd, counted),
+        status=_status(rnd, report),
+        tidy=tidy,
+        findings=[(s, f) for s in report.submissions for f in s.findings],
+    )
+
+
+def _why_excluded(report: Report, unit: Unit) -> str:
+    files = [s for s in report.submissions if s.unit_code == unit.code]
+    if not files:
+        return "chưa nộp"
+    latest = [s for s in files if s.superseded_by is None] or files
+    sub = latest[-1]
+    if not sub.readable:
+        return f"tệp {sub.name} không đọc được"
+    if sub.errors:
+        return f"tệp {sub.name} còn {len(sub.errors)} lỗi"
+    return f"tệp {sub.name} không có biểu này"
+
+
+def _schedule(rnd: Round, counted: list[Submission]) -> list[ScheduleEntry]:
+    entries: list[ScheduleEntry] = []
+    for sub in counted:
+        unit = rnd.unit(sub.unit_code)
+        for row in sub.schedule:
+            if not row.used:
+                continue
+            v = row.values
+            date = v.get("date")
+            entries.append(
+                ScheduleEntry(
+                    unit_code=sub.unit_code,
+                    unit_name=unit.name if unit else sub.unit_code,
+                    commune=_text(v.get("commune")),
+                    date=date if isinstance(date, dt.date) else None,
+                    session=_text(v.get("session")),
+                    focal_person=_text(v.get("focal_person")),
+                    phone=_text(v.get("phone")),
+                    notes=_text(v.get("notes")),
+                    source=sub.name,
+                    cell=f"{row.sheet}!{row.cells.get('commune', '')}",
+                )
+            )
+    entries.sort(key=lambda e: (e.date or dt.date.max, _session_order(rnd, e.session), e.unit_code, e.commune))
+    # conflicts
+    seen: dict[tuple[str, dt.date | None], ScheduleEntry] = {}
+    by_date: dict[dt.date, set[str]] = {}
+    for e in entries:
+        if e.date and not (rnd.inspection.start <= e.date <= rnd.inspection.end):
+            e.conflicts.append(
+                f"ngày ngoài thời gian kiểm tra ({rnd.inspection.start:%d/%m/%Y} – {rnd.inspection.end:%d/%m/%Y})"
+            )
+        key = (fold_place(e.commune), e.date)
+        if key in seen and e.date:
+            other = seen[key]
+            msg = f"xã {e.commune} được xếp hai lần ngày {e.date:%d/%m/%Y}"
+            e.conflicts.append(msg + f" (cùng {other.unit_name})")
+            if msg not in " ".join(other.conflicts):
+                other.conflicts.append(msg + f" (cùng {e.unit_name})")
+        seen.setdefault(key, e)
+        if e.date:
+            by_date.setdefault(e.date, set()).add(e.unit_code)
+    if rnd.inspection.one_team:
+        for e in entries:
+            units = by_date.get(e.date) if e.date else None
+            if units and len(units) > 1:
+                names = sorted({x.unit_name for x in entries if x.date == e.date})
+                e.conflicts.append(
+                    f"một đoàn kiểm tra nhưng ngày {e.date:%d/%m/%Y} có {len(units)} đơn vị: " + ", ".join(names)
+                )
+    return entries
+
+
+def _session_order(rnd: Round, session: str) -> int:
+    keys = [fold_place(s) for s in rnd.inspection.sessions]
+    k = fold_place(session)
+    return keys.index(k) if k in keys else len(keys)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+def _status(rnd: Round, report: Report) -> list[UnitStatus]:
+    out = []
+    for unit in rnd.units:
+        files = [s for s in report.submissions if s.unit_code == unit.code]
+        current = [s for s in files if s.superseded_by is None]
+        sub = current[-1] if current else (files[-1] if files else None)
+        received = sub.modified if sub else None
+        on_time = None if received is None else received.date() <= rnd.deadline
+        out.append(
+            UnitStatus(
+                unit=unit,
+                forms_owed=unit.forms,
+                submission=sub,
+                files=files,
+                received=received,
+                on_time=on_time,
+                valid=None if sub is None else sub.valid,
+                errors=len(sub.errors) if sub else 0,
+                warnings=len(sub.warnings) if sub else 0,
+            )
+        )
+    return out
