@@ -8,6 +8,7 @@ formulas in input cells and the font of text cells (TCVN3/VNI detection).
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -125,6 +126,7 @@ class Submission:
 class SheetScan:
     formulas: dict[str, str] = field(default_factory=dict)
     fonts: dict[str, str] = field(default_factory=dict)  # cell -> font name, for text cells only
+    escaped: bool = False  # formulas still XML-escaped (the regular-expression pass)
 
 
 _C_TAG = f"{{{NS['m']}}}c"
@@ -173,6 +175,21 @@ class _ScanTarget:
         self.depth -= 1
 
 
+_FORMULA_CELL = re.compile(rb"<c\b([^>]*)>\s*<f\b[^>]*?(?:/>|>(.*?)</f>)", re.S)
+_REF_ATTR = re.compile(rb'\br="([A-Z]{1,3}[0-9]{1,7})"')
+
+
+def _formula_cells(xml: bytes) -> dict[str, str]:
+    """Cell reference -> formula text, for every cell whose first child is ``<f>`` (as the schema orders it)."""
+    out: dict[str, str] = {}
+    for m in _FORMULA_CELL.finditer(xml):
+        ref = _REF_ATTR.search(m.group(1))
+        if ref and not m.group(1).endswith(b"/"):
+            # still XML-escaped: unescaped by formula_text() only for the few cells that matter
+            out[ref.group(1).decode()] = (m.group(2) or b"").decode("utf-8", "replace")
+    return out
+
+
 def _scan_xlsx(path: Path, sheet_names: set[str]) -> dict[str, SheetScan]:
     """Formulas and text-cell fonts of the named sheets (xlsx/xlsm only; the file passed the safety checks)."""
     out: dict[str, SheetScan] = {}
@@ -203,15 +220,22 @@ def _scan_xlsx(path: Path, sheet_names: set[str]) -> dict[str, SheetScan]:
             xfs = styles.find("m:cellXfs", NS)
             if xfs is not None:
                 xf_font = [int(x.get("fontId", 0)) for x in xfs.findall("m:xf", NS)]
+        # Fonts matter only for TCVN3/VNI text; when no such font is in the styles, a regular-expression pass for
+        # formula cells over the (already size-checked) sheet XML is enough, and several times faster.
+        need_fonts = any(detect_legacy_font(f) for f in fonts)
         for sheet, part in sheet_parts.items():
             scan = SheetScan()
             if not part or part not in names:
                 continue
-            parser = ET.XMLParser(target=_ScanTarget(scan, xf_font, fonts))
-            with z.open(part) as fh:
-                while chunk := fh.read(1 << 16):
-                    parser.feed(chunk)
-            parser.close()
+            if need_fonts:
+                parser = ET.XMLParser(target=_ScanTarget(scan, xf_font, fonts))
+                with z.open(part) as fh:
+                    while chunk := fh.read(1 << 16):
+                        parser.feed(chunk)
+                parser.close()
+            else:
+                scan.formulas = _formula_cells(z.read(part))
+                scan.escaped = True
             out[sheet] = scan
     return out
 
@@ -366,6 +390,8 @@ def _number(
     where = dict(form=form.id, sheet=sheet, cell=address, indicator=ind.code, field=cell.field, period=cell.period)
     value = Value(form.id, sheet, address, ind.code, cell.field, cell.period, None, raw)
     formula = scan.formulas.get(address) if scan else None
+    if formula is not None and scan.escaped:
+        formula = html.unescape(formula)
     if formula is not None:
         cached = raw not in (None, "")
         sub.findings.append(
@@ -510,21 +536,25 @@ def _text_value(
     return text
 
 
+@lru_cache(maxsize=64)
+def _cells_from_map(form: Form, periods: tuple[str, ...], meta_map: tuple) -> list[InputCell]:
+    """The file says where its figures are (an older template version may differ from today's layout)."""
+    by_key = {(c.indicator, c.field, c.period): c for c in form.layout(periods).inputs}
+    cells = []
+    for code, fld, period, address in meta_map:
+        if (code, fld, period) in by_key:
+            row, col = split_cell(address)
+            cells.append(InputCell(form.id, code, fld, period, row, col, by_key[(code, fld, period)].kind))
+    return cells
+
+
 def _read_indicator_form(
     sub: Submission, form: Form, grid: _Grid, sheet: str, rnd: Round, meta: dict, scan: SheetScan | None
 ) -> None:
     periods = tuple(p.id for p in rnd.periods)
     layout = form.layout(periods)
-    cells = list(layout.inputs)
     meta_map = meta.get("cells", {}).get(form.id) if meta else None
-    if meta_map:
-        # The file says where its figures are (an older template version may differ from today's layout).
-        by_key = {(c.indicator, c.field, c.period): c for c in cells}
-        cells = []
-        for code, fld, period, address in meta_map:
-            if (code, fld, period) in by_key:
-                row, col = split_cell(address)
-                cells.append(InputCell(form.id, code, fld, period, row, col, by_key[(code, fld, period)].kind))
+    cells = _cells_from_map(form, periods, meta_map) if meta_map else list(layout.inputs)
     expected_rows = {}
     for c in cells:
         expected_rows.setdefault(c.indicator, c.row)
@@ -557,11 +587,17 @@ def _read_indicator_form(
                 sheet=sheet,
             )
         )
+    formulas = scan.formulas if scan else {}
     for c in cells:
         row = rows.get(c.indicator, c.row)
         col = cols.get((c.period, c.field), c.col)
-        address = f"{col_letter(col)}{row}"
-        sub.values.append(_number(sub, c, address, sheet, grid.get(row, col), scan, form))
+        address = c.address if (row == c.row and col == c.col) else f"{col_letter(col)}{row}"
+        raw = grid.get(row, col)
+        if type(raw) is float and address not in formulas and (c.kind != "count" or raw.is_integer()):
+            # the common case: a number typed into an input cell
+            sub.values.append(Value(form.id, sheet, address, c.indicator, c.field, c.period, raw, raw))
+            continue
+        sub.values.append(_number(sub, c, address, sheet, raw, scan, form))
 
 
 def _read_schedule_form(sub: Submission, form: Form, grid: _Grid, sheet: str, scan: SheetScan | None) -> None:

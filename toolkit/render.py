@@ -11,7 +11,7 @@ import datetime as dt
 import os
 import tempfile
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import xlsxwriter
@@ -203,7 +203,10 @@ class _Styles:
         self.plain = wb.add_format({"font_name": FONT})
 
 
-def _write_header(ws, st: _Styles, rnd: Round, unit: Unit, form: Form, last_col: int, subtitle: str) -> None:
+def _write_header(
+    ws, st: _Styles, rnd: Round, unit: Unit | None, form: Form, last_col: int, subtitle: str, unit_line: str = ""
+) -> None:
+    """The NĐ 30/2020 heading of a form sheet (rows 1–9); ``unit_line`` replaces the “Đơn vị báo cáo” line."""
     split = 2 if form.kind == "indicators" else 2  # issuing body over A..C, national motto over the rest
     body = list(rnd.issuing_body) + [""] * (2 - len(rnd.issuing_body))
     ws.merge_range(0, 0, 0, split, body[0], st.body_left)
@@ -216,7 +219,7 @@ def _write_header(ws, st: _Styles, rnd: Round, unit: Unit, form: Form, last_col:
     ws.merge_range(5, 0, 5, last_col, form_title(form, rnd), st.title)
     ws.merge_range(6, 0, 6, last_col, subtitle, st.subtitle)
     ws.merge_range(7, 0, 7, last_col, plan_line(rnd), st.italic)
-    ws.merge_range(8, 0, 8, last_col, f"Đơn vị báo cáo: {unit.name} (mã {unit.code})", st.unit)
+    ws.merge_range(8, 0, 8, last_col, unit_line or f"Đơn vị báo cáo: {unit.name} (mã {unit.code})", st.unit)
     ws.set_row(5, 36)
 
 
@@ -634,7 +637,8 @@ def cell_map_text(layout: Layout) -> str:
     return ";".join(f"{c.indicator}.{c.field}.{c.period}={c.address}" for c in layout.inputs)
 
 
-def parse_cell_map(text: str) -> list[tuple[str, str, str, str]]:
+@lru_cache(maxsize=256)
+def parse_cell_map(text: str) -> tuple[tuple[str, str, str, str], ...]:
     """Inverse of :func:`cell_map_text`: (indicator, field, period, cell) tuples."""
     out = []
     for item in str(text).split(";"):
@@ -642,7 +646,7 @@ def parse_cell_map(text: str) -> list[tuple[str, str, str, str]]:
         parts = key.split(".")
         if sep and len(parts) == 3:
             out.append((parts[0], parts[1], parts[2], cell))
-    return out
+    return tuple(out)
 
 
 def _write_metadata(wb, st: _Styles, rnd: Round, unit: Unit, forms: list[Form]) -> None:

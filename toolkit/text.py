@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 
 def nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+@lru_cache(maxsize=65536)
 def fold(text: str) -> str:
     """A matching key: NFC, lower case, accents and đ removed, spaces collapsed.
 
@@ -39,6 +41,7 @@ _ADMIN_PREFIXES = (
 )
 
 
+@lru_cache(maxsize=65536)
 def fold_place(name: str) -> str:
     """Fold a place name and drop its administrative prefix: “TT. Đồi Ngô” ~ “Thị trấn Đồi Ngô”."""
     key = fold(name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,17 +132,50 @@ def received_times(paths: list[Path]) -> dict[Path, dt.datetime]:
     return out
 
 
-def validate_paths(paths: Iterable[str | Path], rnd: Round, progress: Callable[[Path], None] | None = None) -> Report:
+def _read_chunk(args: tuple[list[Path], Round]) -> list[Submission]:
+    paths, rnd = args
+    return [read_submission(p, rnd) for p in paths]
+
+
+def read_all(
+    files: list[Path], rnd: Round, progress: Callable[[Path], None] | None = None, workers: int | None = None
+) -> list[Submission]:
+    """Read every file; many files are read in parallel processes (one per CPU), order kept."""
+    workers = workers or os.cpu_count() or 1
+    if workers <= 1 or len(files) < 40:
+        subs = []
+        for path in files:
+            subs.append(read_submission(path, rnd))
+            if progress:
+                progress(path)
+        return subs
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = max(8, -(-len(files) // (workers * 8)))
+    chunks = [files[i : i + size] for i in range(0, len(files), size)]
+    subs = []
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for chunk, result in zip(chunks, pool.map(_read_chunk, [(c, rnd) for c in chunks])):
+            subs.extend(result)
+            if progress:
+                for path in chunk:
+                    progress(path)
+    return subs
+
+
+def validate_paths(
+    paths: Iterable[str | Path],
+    rnd: Round,
+    progress: Callable[[Path], None] | None = None,
+    workers: int | None = None,
+) -> Report:
+    """Read and validate files and folders (see :func:`collect_files`) against the round."""
     files = collect_files(paths)
     received = received_times(files)
-    subs = []
-    for path in files:
-        sub = read_submission(path, rnd)
-        if path in received:
-            sub.modified = received[path]
-        subs.append(sub)
-        if progress:
-            progress(path)
+    subs = read_all(files, rnd, progress, workers)
+    for sub in subs:
+        if sub.path in received:
+            sub.modified = received[sub.path]
     return validate_submissions(subs, rnd)
 
 

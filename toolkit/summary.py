@@ -1,0 +1,665 @@
+"""The province's summary workbook: a :class:`~toolkit.consolidate.Consolidation` written with XlsxWriter.
+
+Every figure is a stored value (no formula needs recalculating before a reader sees a number); every text that
+came from a return is written as text, never as a formula or a link. The file is written atomically and is the
+same byte for byte when written again from the same consolidation.
+
+Sheets: ``Tổng hợp <form>`` (the province's totals in the form's own layout), ``Theo đơn vị`` (indicator × unit),
+``PL01 Lịch kiểm tra`` (the merged schedule, conflicts flagged), ``Tình hình nộp`` (who sent what, when),
+``Lỗi và cảnh báo`` (every finding), ``Dữ liệu`` (the tidy table, an Excel table for pivot tables) and
+``Biểu đồ`` (native charts of a few headline indicators by unit).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+
+import xlsxwriter
+import xlsxwriter.exceptions
+
+from .consolidate import Consolidation, FormTotals, _why_excluded
+from .findings import ERROR
+from .forms import FIELDS, HEADER_ROW, Form, Indicator, available_forms
+from .render import (
+    FIXED_TIME,
+    FONT,
+    LABEL_CHARS,
+    NA,
+    _indicator_plan,
+    _page_setup,
+    _Sheet,
+    _Styles,
+    _write_header,
+    _write_signature,
+    fmt_date,
+    form_title,
+    periods_label,
+    plan_line,
+)
+from .round import Round
+from .rules import rules_for
+
+STATUS_SHEET = "Tình hình nộp"
+BY_UNIT_SHEET = "Theo đơn vị"
+SCHEDULE_SHEET = "PL01 Lịch kiểm tra"
+FINDINGS_SHEET = "Lỗi và cảnh báo"
+DATA_SHEET = "Dữ liệu"
+CHART_SHEET = "Biểu đồ"
+DATA_TABLE = "DuLieu"
+
+MISSING_FILL = "#F4B6B6"  # red: a unit that sent nothing
+INVALID_FILL = "#F8CBAD"  # orange: a return with errors (its figures are not in the totals)
+LATE_FILL = "#FFEB9C"  # yellow: received after the deadline
+CONFLICT_FILL = "#F8CBAD"  # a schedule row that clashes with another or falls outside the window
+HEAD_FILL = "#D9E1F2"
+
+STATE_LABELS = {
+    "missing": "Chưa nộp",
+    "invalid": "Có lỗi – chưa tổng hợp",
+    "late": "Nộp muộn – đã tổng hợp",
+    "ok": "Đúng hạn – đã tổng hợp",
+    "not-owed": "Không phải nộp",
+}
+STATE_FILLS = {"missing": MISSING_FILL, "invalid": INVALID_FILL, "late": LATE_FILL}
+SEVERITY_LABELS = {"error": "Lỗi", "warning": "Cảnh báo"}
+
+# Indicators charted by unit on the chart sheet (indicator code, field), when the round has them.
+HEADLINES: tuple[tuple[str, str], ...] = (("BG13R", "total"), ("TE07", "total"), ("TE09R", "total"))
+
+DATA_COLUMNS: tuple[tuple[str, float], ...] = (
+    ("Mã đơn vị", 10),
+    ("Đơn vị", 24),
+    ("Biểu", 7),
+    ("Mã chỉ tiêu", 11),
+    ("Chỉ tiêu", 48),
+    ("Trường", 9),
+    ("Kỳ", 12),
+    ("Giá trị", 12),
+    ("Tệp nguồn", 26),
+    ("SHA-256", 20),
+    ("Trang", 8),
+    ("Ô", 7),
+)
+
+
+def round1(value: float) -> float:
+    """A rate as shown: one decimal, halves rounded away from zero (as Excel displays them)."""
+    return float(Decimal(repr(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def summary_sheet_name(form: Form) -> str:
+    return f"Tổng hợp {form.id}"
+
+
+def included_line(rnd: Round, codes: list[str]) -> str:
+    """The line under a title that names exactly the units whose figures are in the sheet."""
+    names = [_unit_name(rnd, c) for c in codes]
+    if not names:
+        return "Số liệu tổng hợp từ 0 đơn vị: chưa có đơn vị nào nộp số liệu hợp lệ."
+    return f"Số liệu tổng hợp từ {len(names)} đơn vị: {', '.join(names)}."
+
+
+def excluded_line(
+    rnd: Round, excluded: dict[str, str], complete: str = "Đã tổng hợp đủ các đơn vị phải nộp biểu này."
+) -> str:
+    """The units owing the form whose figures are not in the sheet, and why."""
+    if not excluded:
+        return complete
+    parts = [f"{_unit_name(rnd, c)} ({why})" for c, why in excluded.items()]
+    return f"Chưa tổng hợp {len(parts)} đơn vị: {'; '.join(parts)}."
+
+
+def _unit_name(rnd: Round, code: str) -> str:
+    unit = rnd.unit(code)
+    return unit.name if unit else code
+
+
+# -------------------------------------------------------------------------------------------------- styles
+
+
+class _SummaryStyles(_Styles):
+    """The templates' styles plus cell formats made on demand (cached, so the file stays the same each run)."""
+
+    BASE = {"font_name": FONT, "font_size": 12, "valign": "vcenter", "text_wrap": True}
+
+    def __init__(self, wb: xlsxwriter.Workbook) -> None:
+        super().__init__(wb)
+        self._wb = wb
+        self._cache: dict[tuple, object] = {}
+        self.sheet_title = self.fmt(border=0, bold=True, font_size=14, text_wrap=False)
+        self.sheet_note = self.fmt(border=0, italic=True, text_wrap=False)
+        self.line = self.fmt(border=0, align="left", italic=True)
+        self.block_title = self.fmt(border=0, bold=True, font_size=13, text_wrap=False)
+
+    def fmt(self, **props) -> object:
+        props = {**self.BASE, "border": 1, **props}
+        if not props["border"]:
+            del props["border"]
+        key = tuple(sorted(props.items()))
+        if key not in self._cache:
+            self._cache[key] = self._wb.add_format(props)
+        return self._cache[key]
+
+    def value(self, kind: str, **props) -> object:
+        num = {"count": "#,##0", "money": "#,##0.00", "rate": "0.0"}[kind]
+        return self.fmt(align="right", num_format=num, italic=kind == "rate", **props)
+
+
+def _lines(text: str, width_chars: float) -> int:
+    return max(1, -(-len(text) // max(1, int(width_chars))))
+
+
+def _line(ws, st: _SummaryStyles, row: int, last_col: int, text: str, width_chars: float, style=None) -> None:
+    """A merged text line across the sheet, tall enough for its text."""
+    ws.merge_range(row, 0, row, last_col, "", style or st.line)
+    ws.write_string(row, 0, text, style or st.line)
+    ws.set_row(row, 17 * _lines(text, width_chars * 1.15))
+
+
+def _title(ws, st: _SummaryStyles, rnd: Round, title: str, note: str = "") -> int:
+    """Title rows of a working sheet (not a form); returns the first free row."""
+    ws.write_string(0, 0, title, st.sheet_title)
+    ws.write_string(1, 0, f"{rnd.title} – {plan_line(rnd)}", st.sheet_note)
+    if note:
+        ws.write_string(2, 0, note, st.sheet_note)
+        return 4
+    return 3
+
+
+def _head_row(ws, st: _SummaryStyles, row: int, headings: list[tuple[str, float]]) -> None:
+    for c, (text, width) in enumerate(headings):
+        ws.write_string(row, c, text, st.head)
+        ws.set_column(c, c, width)
+
+
+# ------------------------------------------------------------------------------------ province totals
+
+
+def _write_totals_sheet(wb, st: _SummaryStyles, cons: Consolidation, ft: FormTotals) -> None:
+    rnd, form = cons.round, ft.form
+    periods = tuple(p.id for p in rnd.periods)
+    layout = form.layout(periods)
+    last = layout.check_col - 2  # 0-based column of the last figure (the template's check column is dropped)
+    ws = wb.add_worksheet(summary_sheet_name(form), worksheet_class=_Sheet)
+    widths = [6, 56, 10] + [11] * (last - 2)
+    for c, w in enumerate(widths):
+        ws.set_column(c, c, w)
+    _write_header(
+        ws,
+        st,
+        rnd,
+        None,
+        form,
+        last,
+        f"Kỳ báo cáo: {periods_label(rnd)}",
+        unit_line=included_line(rnd, ft.units),
+    )
+    ws.set_row(8, 17 * _lines(included_line(rnd, ft.units), sum(widths) * 1.1))
+    _line(ws, st, 9, last, excluded_line(rnd, ft.excluded), sum(widths))
+
+    h = HEADER_ROW - 1
+    ws.merge_range(h, 0, h + 1, 0, "STT", st.head)
+    ws.merge_range(h, 1, h + 1, 1, "Chỉ tiêu", st.head)
+    ws.merge_range(h, 2, h + 1, 2, "Đơn vị tính", st.head)
+    for period in rnd.periods:
+        c0 = layout.col_of[(period.id, FIELDS[0])] - 1
+        ws.merge_range(h, c0, h, c0 + len(FIELDS) - 1, period.label, st.head)
+        for i, fld in enumerate(FIELDS):
+            ws.write_string(h + 1, c0 + i, form.field_labels[fld], st.head)
+    for col, mark in enumerate(["A", "B", "C"] + [f"({i})" for i in range(1, last - 1)]):
+        ws.write_string(h + 2, col, mark, st.numbering)
+
+    where = {col - 1: key for key, col in layout.col_of.items()}  # 0-based column -> (period, field)
+    rules = rules_for(form.id, periods)
+    value_cells, _, _ = _indicator_plan(rules, layout, tuple((p.id, p.label) for p in rnd.periods))
+    for section in form.sections:
+        r = layout.row_of[f"§{section.code}"] - 1
+        ws.write_string(r, 0, section.stt, st.section_c)
+        ws.write_string(r, 1, section.label, st.section)
+        for c in range(2, last + 1):
+            ws.write_blank(r, c, None, st.section)
+        for ind in section.indicators:
+            r = layout.row_of[ind.code] - 1
+            ws.write_string(r, 0, ind.stt, st.stt_bold if ind.stt else st.stt)
+            label_style = st.label_indent if ind.depth else (st.label_bold if ind.stt else st.label)
+            ws.write_string(r, 1, ind.label, label_style)
+            lines = -(-len(ind.label) // (LABEL_CHARS - 4 * ind.depth))
+            if lines > 1:
+                ws.set_row(r, 16.5 * lines)
+            ws.write_string(r, 2, ind.unit, st.unitcol)
+            for c, kind, _formula in value_cells[ind.code]:
+                period, fld = where[c]
+                if kind == "rate":
+                    _number(ws, r, c, ft.rates.get((ind.code, period)), st.value("rate"), rate=True)
+                elif kind in ("count", "money"):
+                    _number(ws, r, c, ft.totals.get((ind.code, fld, period)), st.value(kind))
+                elif kind == "na":
+                    ws.write_string(r, c, NA, st.na)
+                else:
+                    ws.write_blank(r, c, None, st.blank)
+    _write_signature(ws, st, rnd, layout.last_row + 1, last)
+    _page_setup(ws, layout.first_row, (HEADER_ROW - 1, HEADER_ROW + 1), 3)
+
+
+def _number(ws, r: int, c: int, value: float | None, style, rate: bool = False) -> None:
+    if value is None:
+        ws.write_blank(r, c, None, style)
+    else:
+        ws.write_number(r, c, round1(value) if rate else value, style)
+
+
+# ----------------------------------------------------------------------------------- indicator × unit
+
+
+def _figure_rows(form: Form, periods: tuple[str, ...]):
+    """(indicator, field, period) rows of the by-unit matrix: every input figure and every rate."""
+    for ind in form.indicators:
+        if not (ind.is_input or ind.is_rate):
+            continue
+        for period in periods:
+            for fld in ("total",) if ind.is_rate else ind.fields:
+                yield ind, fld, period
+
+
+def _write_by_unit(wb, st: _SummaryStyles, cons: Consolidation) -> None:
+    rnd = cons.round
+    ws = wb.add_worksheet(BY_UNIT_SHEET, worksheet_class=_Sheet)
+    periods = tuple(p.id for p in rnd.periods)
+    period_label = {p.id: p.label for p in rnd.periods}
+    fixed = [("Mã", 9), ("STT", 5), ("Chỉ tiêu", 50), ("Đơn vị tính", 10), ("Kỳ", 12), ("Số liệu", 9)]
+    for c, (_, w) in enumerate(fixed):
+        ws.set_column(c, c, w)
+    width = max([len(ft.units) for ft in cons.forms.values()] + [0])
+    ws.set_column(len(fixed), len(fixed) + width, 13)
+    r = _title(ws, st, rnd, "SỐ LIỆU THEO ĐƠN VỊ", "Mỗi cột là một đơn vị đã được tổng hợp; cột cuối là toàn tỉnh.")
+    for ft in cons.forms.values():
+        form = ft.form
+        last = len(fixed) + len(ft.units)
+        ws.write_string(r, 0, f"{form.annex_label} – {form_title(form, rnd)}", st.block_title)
+        _line(ws, st, r + 1, last, included_line(rnd, ft.units), 100)
+        _line(ws, st, r + 2, last, excluded_line(rnd, ft.excluded), 100)
+        h = r + 3
+        for c, (text, _) in enumerate(fixed):
+            ws.merge_range(h, c, h + 1, c, text, st.head)
+        for i, code in enumerate(ft.units):
+            ws.write_string(h, len(fixed) + i, _unit_name(rnd, code), st.head)
+            ws.write_string(h + 1, len(fixed) + i, code, st.numbering)
+        ws.merge_range(h, last, h + 1, last, "Toàn tỉnh", st.head)
+        r = h + 2
+        for ind, fld, period in _figure_rows(form, periods):
+            ws.write_string(r, 0, ind.code, st.stt)
+            ws.write_string(r, 1, ind.stt, st.stt)
+            ws.write_string(r, 2, ind.label, st.label_indent if ind.depth else st.label)
+            ws.write_string(r, 3, ind.unit, st.unitcol)
+            ws.write_string(r, 4, period_label[period], st.unitcol)
+            ws.write_string(r, 5, "Tỷ lệ" if ind.is_rate else form.field_labels[fld], st.unitcol)
+            kind = _kind(ind)
+            for i, code in enumerate(ft.units):
+                if ind.is_rate:
+                    value = ft.unit_rates.get(code, {}).get((ind.code, period))
+                else:
+                    value = ft.by_unit.get(code, {}).get((ind.code, fld, period))
+                _number(ws, r, len(fixed) + i, value, st.value(kind), rate=ind.is_rate)
+            total = ft.rates.get((ind.code, period)) if ind.is_rate else ft.totals.get((ind.code, fld, period))
+            _number(ws, r, last, total, st.value(kind, bold=True), rate=ind.is_rate)
+            r += 1
+        r += 2
+    ws.freeze_panes(0, 3)
+
+
+def _kind(ind: Indicator) -> str:
+    return "rate" if ind.is_rate else ("money" if ind.value == "money" else "count")
+
+
+# ------------------------------------------------------------------------------------------- schedule
+
+
+def _write_schedule(wb, st: _SummaryStyles, cons: Consolidation, form: Form | None) -> None:
+    rnd = cons.round
+    ws = wb.add_worksheet(SCHEDULE_SHEET, worksheet_class=_Sheet)
+    headings = [
+        ("TT", 6),
+        ("Đơn vị", 22),
+        ("Xã/phường/thị trấn", 26),
+        ("Ngày", 12),
+        ("Buổi", 9),
+        ("Người đầu mối", 22),
+        ("Số điện thoại", 14),
+        ("Ghi chú", 26),
+        ("Cảnh báo", 44),
+    ]
+    last = len(headings) - 1
+    width = sum(w for _, w in headings)
+    owed = [u for u in rnd.units if form is not None and form.id in u.forms]
+    order = {u.code: i for i, u in enumerate(rnd.units)}
+    included = sorted({e.unit_code for e in cons.schedule}, key=lambda c: (order.get(c, len(order)), c))
+    counted = {s.unit_code for s in cons.report.counted() if form is not None and form.id in s.forms}
+    missing = {u.code: _why_excluded(cons.report, u) for u in owed if u.code not in counted}
+    window = f"{fmt_date(rnd.inspection.start)} – {fmt_date(rnd.inspection.end)}"
+    lead = f"Lịch tổng hợp từ {len(included)} đơn vị" + (
+        ": " + ", ".join(_unit_name(rnd, c) for c in included) + "." if included else "."
+    )
+    if form is not None:
+        _write_header(ws, st, rnd, None, form, last, f"Thời gian kiểm tra: {window}", unit_line=lead)
+    else:
+        ws.write_string(4, 0, "LỊCH KIỂM TRA", st.title)
+        ws.write_string(8, 0, lead, st.unit)
+    ws.set_row(8, 17 * _lines(lead, width * 1.1))
+    _line(ws, st, 9, last, excluded_line(rnd, missing, "Đã có lịch của đủ các đơn vị phải nộp."), width)
+    h = HEADER_ROW - 1
+    for c, (text, w) in enumerate(headings):
+        ws.write_string(h, c, text, st.head)
+        ws.write_string(h + 1, c, f"({c + 1})", st.numbering)
+        ws.set_column(c, c, w)
+    entries = sorted(cons.schedule, key=lambda e: e.date or dt.date.max)  # stable: keeps session/unit order
+    r = h + 2
+    for i, e in enumerate(entries, start=1):
+        fill = {"bg_color": CONFLICT_FILL} if e.conflicts else {}
+        text = st.fmt(align="left", **fill)
+        center = st.fmt(align="center", **fill)
+        ws.write_number(r, 0, i, center)
+        ws.write_string(r, 1, e.unit_name, text)
+        ws.write_string(r, 2, e.commune, text)
+        if e.date:
+            ws.write_datetime(
+                r, 3, dt.datetime.combine(e.date, dt.time()), st.fmt(align="center", num_format="dd/mm/yyyy", **fill)
+            )
+        else:
+            ws.write_blank(r, 3, None, center)
+        ws.write_string(r, 4, e.session, center)
+        ws.write_string(r, 5, e.focal_person, text)
+        ws.write_string(r, 6, e.phone, st.fmt(align="center", num_format="@", **fill))
+        ws.write_string(r, 7, e.notes, text)
+        ws.write_string(r, 8, "; ".join(e.conflicts), st.fmt(align="left", font_color="#9C0006", **fill))
+        r += 1
+    flagged = sum(1 for e in entries if e.conflicts)
+    note = (
+        f"Có {flagged} buổi cần xem lại (tô màu, xem cột Cảnh báo)."
+        if flagged
+        else "Không có buổi nào trùng lịch hay ngoài thời gian kiểm tra."
+    )
+    if rnd.inspection.hours:
+        note += f" {rnd.inspection.hours}."
+    ws.write_string(r + 1, 0, note, st.note)
+    _page_setup(ws, HEADER_ROW + 2, (HEADER_ROW - 1, HEADER_ROW), 3)
+
+
+# --------------------------------------------------------------------------------------------- status
+
+
+def _write_status(wb, st: _SummaryStyles, cons: Consolidation) -> None:
+    rnd = cons.round
+    ws = wb.add_worksheet(STATUS_SHEET, worksheet_class=_Sheet)
+    owing = [s for s in cons.status if s.state != "not-owed"]
+    counts = {k: sum(1 for s in cons.status if s.state == k) for k in STATE_LABELS}
+    note = (
+        f"Hạn nộp: {fmt_date(rnd.deadline)}. {len(owing)} đơn vị phải nộp: {counts['ok']} đúng hạn, "
+        f"{counts['late']} muộn, {counts['invalid']} có lỗi, {counts['missing']} chưa nộp."
+    )
+    r = _title(ws, st, rnd, "TÌNH HÌNH NỘP BÁO CÁO", note)
+    headings = [
+        ("Mã đơn vị", 10),
+        ("Tên đơn vị", 26),
+        ("Biểu phải nộp", 16),
+        ("Tệp nhận được", 34),
+        ("Thời điểm nhận", 17),
+        ("Đúng hạn/muộn", 15),
+        ("Hợp lệ", 9),
+        ("Số lỗi", 8),
+        ("Số cảnh báo", 11),
+        ("Tình trạng", 24),
+    ]
+    _head_row(ws, st, r, headings)
+    ws.freeze_panes(r + 1, 2)
+    first = r
+    for s in cons.status:
+        r += 1
+        state = s.state
+        fill = {"bg_color": STATE_FILLS[state]} if state in STATE_FILLS else {}
+        if state == "not-owed":
+            fill = {"font_color": "#808080"}
+        text = st.fmt(align="left", **fill)
+        center = st.fmt(align="center", **fill)
+        ws.write_string(r, 0, s.unit.code, center)
+        ws.write_string(r, 1, s.unit.name, text)
+        ws.write_string(r, 2, ", ".join(sorted(s.forms_owed)) if s.forms_owed else "không phải nộp", text)
+        ws.write_string(r, 3, _files_text(s), text)
+        if s.received:
+            ws.write_datetime(r, 4, s.received, st.fmt(align="center", num_format="dd/mm/yyyy hh:mm", **fill))
+        else:
+            ws.write_blank(r, 4, None, center)
+        ws.write_string(r, 5, _timeliness(s.received, rnd.deadline), center)
+        ws.write_string(r, 6, "" if s.valid is None else ("Có" if s.valid else "Không"), center)
+        if s.submission is None:
+            ws.write_blank(r, 7, None, center)
+            ws.write_blank(r, 8, None, center)
+        else:
+            ws.write_number(r, 7, s.errors, center)
+            ws.write_number(r, 8, s.warnings, center)
+        ws.write_string(r, 9, STATE_LABELS[state], text)
+    ws.autofilter(first, 0, r, len(headings) - 1)
+
+
+def _files_text(s) -> str:
+    if not s.files:
+        return ""
+    if len(s.files) == 1:
+        return s.files[0].name
+    used = s.submission.name if s.submission else ""
+    return "; ".join(f.name + (" (dùng)" if f.name == used else " (không dùng)") for f in s.files)
+
+
+def _timeliness(received: dt.datetime | None, deadline: dt.date) -> str:
+    if received is None:
+        return ""
+    late = (received.date() - deadline).days
+    return "Đúng hạn" if late <= 0 else f"Muộn {late} ngày"
+
+
+# ------------------------------------------------------------------------------------------- findings
+
+
+def _write_findings(wb, st: _SummaryStyles, cons: Consolidation) -> None:
+    rnd = cons.round
+    ws = wb.add_worksheet(FINDINGS_SHEET, worksheet_class=_Sheet)
+    errors = sum(1 for _, f in cons.findings if f.severity == ERROR)
+    note = f"{errors} lỗi, {len(cons.findings) - errors} cảnh báo trong {len(cons.report.submissions)} tệp."
+    r = _title(ws, st, rnd, "LỖI VÀ CẢNH BÁO", note)
+    headings = [("Tệp", 30), ("Đơn vị", 24), ("Mức độ", 10), ("Mã", 20), ("Trang", 9), ("Ô", 9), ("Nội dung", 90)]
+    _head_row(ws, st, r, headings)
+    ws.freeze_panes(r + 1, 0)
+    first = r
+    for sub, f in cons.findings:
+        r += 1
+        text = st.fmt(align="left")
+        ws.write_string(r, 0, sub.name, text)
+        unit = rnd.unit(sub.unit_code) if sub.unit_code else None
+        ws.write_string(r, 1, unit.name if unit else (sub.unit_name or ""), text)
+        sev = st.fmt(
+            align="center", bold=f.severity == ERROR, font_color="#C00000" if f.severity == ERROR else "#7F6000"
+        )
+        ws.write_string(r, 2, SEVERITY_LABELS.get(f.severity, f.severity), sev)
+        ws.write_string(r, 3, f.code, text)
+        ws.write_string(r, 4, f.sheet or "", st.fmt(align="center"))
+        ws.write_string(r, 5, f.cell or "", st.fmt(align="center"))
+        ws.write_string(r, 6, f.message, text)
+    ws.autofilter(first, 0, max(r, first + 1), len(headings) - 1)
+
+
+# ----------------------------------------------------------------------------------------------- data
+
+
+def _write_data(wb, st: _SummaryStyles, cons: Consolidation) -> None:
+    forms = available_forms()
+    ws = wb.add_worksheet(DATA_SHEET, worksheet_class=_Sheet)
+    n = len(cons.tidy)
+    ws.add_table(
+        0,
+        0,
+        max(n, 1),
+        len(DATA_COLUMNS) - 1,
+        {
+            "name": DATA_TABLE,
+            "style": "Table Style Medium 2",
+            "columns": [{"header": h} for h, _ in DATA_COLUMNS],
+        },
+    )
+    for c, (_, w) in enumerate(DATA_COLUMNS):
+        ws.set_column(c, c, w)
+    text = st.plain
+    number = {
+        k: wb.add_format({"font_name": FONT, "num_format": v}) for k, v in (("count", "#,##0"), ("money", "#,##0.00"))
+    }
+    for r, t in enumerate(cons.tidy, start=1):
+        form = forms.get(t.form)
+        ind = form.indicator(t.indicator) if form else None
+        field_label = form.field_labels.get(t.field, t.field) if form else t.field
+        for c, value in enumerate(
+            (t.unit_code, t.unit_name, t.form, t.indicator, t.label, field_label, t.period_label)
+        ):
+            ws.write_string(r, c, value, text)
+        ws.write_number(r, 7, t.value, number["money" if ind is not None and ind.value == "money" else "count"])
+        for c, value in enumerate((t.source_file, t.sha256, t.sheet, t.cell), start=8):
+            ws.write_string(r, c, value, text)
+    ws.freeze_panes(1, 0)
+
+
+# --------------------------------------------------------------------------------------------- charts
+
+
+def _headline_values(cons: Consolidation, code: str, fld: str):
+    """(indicator, [(unit, {period: value})]) for one headline indicator, units in round order."""
+    indicator, per_unit = None, {}
+    for ft in cons.forms.values():
+        try:
+            ind = ft.form.indicator(code)
+        except KeyError:
+            continue
+        indicator = indicator or ind
+        for unit_code in ft.units:
+            if ind.is_rate:
+                values = {p: ft.unit_rates.get(unit_code, {}).get((code, p)) for p in _periods(cons.round)}
+            else:
+                values = {p: ft.by_unit.get(unit_code, {}).get((code, fld, p)) for p in _periods(cons.round)}
+            per_unit.setdefault(unit_code, values)
+    units = [(u, per_unit[u.code]) for u in cons.round.units if u.code in per_unit]
+    return indicator, units
+
+
+def _periods(rnd: Round) -> tuple[str, ...]:
+    return tuple(p.id for p in rnd.periods)
+
+
+def _write_charts(wb, st: _SummaryStyles, cons: Consolidation) -> int:
+    rnd = cons.round
+    ws = wb.add_worksheet(CHART_SHEET, worksheet_class=_Sheet)
+    r = _title(ws, st, rnd, "BIỂU ĐỒ MỘT SỐ CHỈ TIÊU THEO ĐƠN VỊ", "Mỗi biểu đồ vẽ từ bảng số liệu bên trái nó.")
+    ws.set_column(0, 0, 20)
+    ws.set_column(1, len(rnd.periods), 12)
+    charts = 0
+    font = {"name": FONT, "size": 10}
+    for code, fld in HEADLINES:
+        ind, units = _headline_values(cons, code, fld)
+        if ind is None or not units:
+            continue
+        unit_text = "%" if ind.is_rate else ind.unit
+        title = f"{ind.label} theo đơn vị ({unit_text})"
+        ws.write_string(r, 0, title, st.block_title)
+        h = r + 1
+        ws.write_string(h, 0, "Đơn vị", st.head)
+        for j, period in enumerate(rnd.periods, start=1):
+            ws.write_string(h, j, period.label, st.head)
+        style = st.value(_kind(ind))
+        for i, (unit, values) in enumerate(units, start=1):
+            ws.write_string(h + i, 0, unit.short_name, st.label)
+            for j, period in enumerate(rnd.periods, start=1):
+                _number(ws, h + i, j, values[period.id], style, rate=ind.is_rate)
+        first, last = h + 1, h + len(units)
+        chart = wb.add_chart({"type": "column"})
+        for j, _period in enumerate(rnd.periods, start=1):
+            chart.add_series(
+                {
+                    "name": [CHART_SHEET, h, j],
+                    "categories": [CHART_SHEET, first, 0, last, 0],
+                    "values": [CHART_SHEET, first, j, last, j],
+                    "data_labels": {"value": True, "num_format": "0.0" if ind.is_rate else "#,##0", "font": font},
+                }
+            )
+        chart.set_title({"name": title, "name_font": {"name": FONT, "size": 12, "bold": True}})
+        chart.set_x_axis({"num_font": font})
+        chart.set_y_axis(
+            {"name": unit_text, "name_font": font, "num_font": font, "num_format": "0" if ind.is_rate else "#,##0"}
+        )
+        chart.set_legend({"position": "bottom", "font": font})
+        chart.set_size({"width": 760, "height": 360})
+        ws.insert_chart(r, len(rnd.periods) + 2, chart)
+        charts += 1
+        r += max(len(units) + 4, 21)
+    if not charts:
+        ws.write_string(r, 0, "Chưa có số liệu hợp lệ để vẽ biểu đồ.", st.sheet_note)
+    return charts
+
+
+# ------------------------------------------------------------------------------------------- workbook
+
+
+def write_summary(cons: Consolidation, path: str | Path) -> Path:
+    """Write the provincial summary workbook atomically (temporary file in the same folder, then rename).
+
+    Raises an :class:`OSError` subclass when the folder does not exist or cannot be written; no temporary file
+    is left behind on any failure.
+    """
+    path = Path(path)
+    rnd = cons.round
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".xlsx", dir=path.parent)
+    os.close(fd)
+    try:
+        wb = xlsxwriter.Workbook(
+            tmp,
+            {
+                "strings_to_numbers": False,
+                "strings_to_formulas": False,
+                "strings_to_urls": False,
+                "in_memory": True,
+                "default_format_properties": {"font_name": FONT, "font_size": 12},
+            },
+        )
+        wb.set_properties(
+            {
+                "title": f"Tổng hợp – {rnd.title}",
+                "author": rnd.issuer,
+                "created": FIXED_TIME,
+                "comments": "Tổng hợp do baocao tạo",
+            }
+        )
+        wb.set_custom_property("baocao:round_id", rnd.id)
+        wb.set_custom_property("baocao:kind", "summary")
+        st = _SummaryStyles(wb)
+        for ft in cons.forms.values():
+            _write_totals_sheet(wb, st, cons, ft)
+        _write_by_unit(wb, st, cons)
+        forms = available_forms()
+        schedules = [forms[f] for f in sorted(rnd.expected_forms()) if f in forms and forms[f].kind == "schedule"]
+        if schedules or cons.schedule:
+            _write_schedule(wb, st, cons, schedules[0] if schedules else None)
+        _write_status(wb, st, cons)
+        _write_findings(wb, st, cons)
+        _write_data(wb, st, cons)
+        _write_charts(wb, st, cons)
+        wb.worksheets()[0].activate()
+        try:
+            wb.close()
+        except xlsxwriter.exceptions.FileCreateError as exc:
+            raise OSError(f"không ghi được tệp tổng hợp {path}: {exc}") from exc
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+__all__ = ["write_summary", "included_line", "excluded_line", "round1", "summary_sheet_name"]
