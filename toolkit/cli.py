@@ -150,3 +150,150 @@ def validate(paths: tuple[str, ...], round_path: str | None, as_json: bool, anno
         if written:
             click.echo(f"Đã ghi {len(written)} bản sao có chú thích vào {annotate_dir}.")
     sys.exit(report.exit_code)
+
+
+STATE_TEXT = {
+    "ok": "✔ đúng hạn, hợp lệ",
+    "late": "⚠ nộp muộn, hợp lệ",
+    "invalid": "✖ có lỗi, chưa tổng hợp",
+    "missing": "✖ chưa nộp",
+    "not-owed": "– không phải nộp",
+}
+
+
+def render_status(rows) -> str:
+    """One line per unit: code, name, state, file and when it arrived."""
+    lines = []
+    for r in rows:
+        when = f", nhận {r.received:%H:%M %d/%m/%Y}" if r.received else ""
+        counts = f" ({r.errors} lỗi, {r.warnings} cảnh báo)" if r.file else ""
+        file = f" – {Path(r.file).name}{when}{counts}" if r.file else ""
+        lines.append(f"{r.unit_code:>5}  {r.unit_name:<24} {STATE_TEXT.get(r.state, r.state)}{file}")
+    return "\n".join(lines)
+
+
+registry_option = click.option(
+    "--registry",
+    "registry_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Tệp sổ theo dõi SQLite (mặc định: cạnh thư mục hộp thư, <tên hộp thư>.baocao.sqlite).",
+)
+
+
+@main.command()
+@click.argument("inbox", type=click.Path(file_okay=False))
+@round_option
+@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="Tệp tổng hợp .xlsx.")
+@registry_option
+@click.option(
+    "--annotate",
+    "annotate_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Ghi bản sao có chú thích của các tệp có lỗi hoặc cảnh báo vào thư mục này.",
+)
+@click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON.")
+def consolidate(inbox, round_path, output, registry_path, annotate_dir, as_json) -> None:
+    """Kiểm tra mọi tệp trong hộp thư và tổng hợp thành báo cáo của tỉnh."""
+
+    from .pipeline import OutputError, consolidate_inbox
+    from .registry import RegistryError, status
+
+    rnd = _load_round(round_path)
+    if not Path(inbox).is_dir():
+        click.echo(f"Không tìm thấy thư mục hộp thư {inbox}. Hãy kiểm tra lại đường dẫn.", err=True)
+        sys.exit(EXIT_USAGE)
+    try:
+        run = consolidate_inbox(inbox, rnd, output, registry_path, annotate_dir)
+    except (OutputError, RegistryError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_USAGE)
+    _print_run(run, rnd, as_json, status)
+
+
+def _print_run(run, rnd, as_json: bool, status_fn) -> None:
+    import json
+
+    from .registry import Registry
+
+    with Registry.open(run.registry, readonly=True) as reg:
+        rows = status_fn(rnd, reg)
+    if as_json:
+        doc = run.report.to_dict()
+        doc["summary_workbook"] = str(run.summary)
+        doc["registry"] = str(run.registry)
+        doc["included"] = {f: ft.units for f, ft in run.consolidation.forms.items()}
+        doc["units"] = [r.to_dict() for r in rows]
+        click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+        return
+    click.echo(render_status(rows))
+    click.echo("")
+    for form_id, ft in run.consolidation.forms.items():
+        click.echo(
+            f"{form_id}: tổng hợp từ {len(ft.units)} đơn vị"
+            + (f" ({', '.join(ft.units)})" if ft.units else "")
+            + (f"; chưa tính: {', '.join(f'{c} ({why})' for c, why in ft.excluded.items())}" if ft.excluded else "")
+        )
+    click.echo(f"Đã ghi bảng tổng hợp: {run.summary}")
+    if run.annotated:
+        click.echo(f"Bản sao có chú thích để gửi lại đơn vị ({len(run.annotated)} tệp): {run.annotated[0].parent}")
+    click.echo(f"Sổ theo dõi: {run.registry}")
+
+
+@main.command()
+@click.argument("inbox", type=click.Path(file_okay=False))
+@round_option
+@registry_option
+@click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON.")
+def status(inbox, round_path, registry_path, as_json) -> None:
+    """Tình hình nộp báo cáo theo sổ theo dõi: ai đã nộp, đúng hạn hay muộn, hợp lệ hay không, ai còn thiếu."""
+    import json
+
+    from .registry import Registry, RegistryError, default_registry_path, status_json
+    from .registry import status as status_rows
+
+    rnd = _load_round(round_path)
+    path = Path(registry_path) if registry_path else default_registry_path(inbox)
+    if not path.exists():
+        click.echo(
+            f"Chưa có sổ theo dõi {path}: chưa chạy tổng hợp lần nào. Hãy chạy "
+            f"“baocao consolidate {inbox} -o tong-hop.xlsx” trước.",
+            err=True,
+        )
+        sys.exit(EXIT_USAGE)
+    try:
+        with Registry.open(path, readonly=True) as reg:
+            if as_json:
+                click.echo(json.dumps(status_json(rnd, reg), ensure_ascii=False, indent=2, default=str))
+            else:
+                click.echo(render_status(status_rows(rnd, reg)))
+    except RegistryError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_USAGE)
+
+
+@main.command()
+@click.argument("out", required=False, default="baocao-demo", type=click.Path(file_okay=False))
+def demo(out: str) -> None:
+    """Chạy trọn chu trình trên đợt mẫu Bắc Giang 2024: biểu mẫu, kiểm tra, bản sao chú thích, tổng hợp."""
+    from .pipeline import OutputError, demo_paths, run_demo
+    from .registry import RegistryError, status
+    from .round import load_round
+
+    paths = demo_paths(out)
+    try:
+        run = run_demo(out)
+    except (OutputError, RegistryError, OSError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_USAGE)
+    rnd = load_round(paths["round"])
+    click.echo(f"Đợt báo cáo: {rnd.title} (hạn nộp {rnd.deadline:%d/%m/%Y})")
+    click.echo(f"Biểu mẫu cho các đơn vị: {paths['templates']}")
+    click.echo(f"Hộp thư mẫu: {paths['inbox']}")
+    click.echo("")
+    _print_run(run, rnd, False, status)
+
+
+if __name__ == "__main__":  # python -m toolkit.cli
+    main()

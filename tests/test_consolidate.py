@@ -1,0 +1,172 @@
+"""`baocao consolidate`, `status` and `demo` end to end on the shipped inbox (returns saved by LibreOffice)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import openpyxl
+import pytest
+import python_calamine
+from click.testing import CliRunner
+
+from toolkit.cli import main
+from toolkit.forms import get_form
+from toolkit.resources import examples_dir
+from toolkit.round import load_round
+
+INBOX = examples_dir() / "bac-giang-2024" / "inbox"
+ROUND = examples_dir() / "bac-giang-2024" / "round.yaml"
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def inbox_hashes() -> dict[str, str]:
+    return {p.name: sha(p) for p in sorted(INBOX.iterdir()) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    before = inbox_hashes()
+    result = CliRunner().invoke(main, ["demo", str(out)])
+    assert result.exit_code == 0, result.output
+    return out, result.output, before
+
+
+@pytest.fixture(scope="module")
+def run_json(tmp_path_factory):
+    out = tmp_path_factory.mktemp("json")
+    result = CliRunner().invoke(
+        main, ["consolidate", str(INBOX), "-o", str(out / "s.xlsx"), "--registry", str(out / "r.sqlite"), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output), out
+
+
+def cell_value(path: Path, sheet: str, address: str):
+    """Read one cell straight from a return (openpyxl for .xlsx, calamine for .ods/.xls) — not via toolkit."""
+    if path.suffix == ".xlsx":
+        return openpyxl.load_workbook(path, data_only=True)[sheet][address].value
+    col = 0
+    letters = "".join(ch for ch in address if ch.isalpha())
+    for ch in letters:
+        col = col * 26 + ord(ch) - 64
+    row = int(address[len(letters) :])
+    rows = (
+        python_calamine.CalamineWorkbook.from_path(str(path)).get_sheet_by_name(sheet).to_python(skip_empty_area=False)
+    )
+    return rows[row - 1][col - 1]
+
+
+def test_demo_prints_status_and_where_outputs_are(demo):
+    out, output, _ = demo
+    assert "Đã ghi bảng tổng hợp:" in output
+    assert (out / "tong-hop-bac-giang-2024.xlsx").exists()
+    assert "✖ chưa nộp" in output  # the missing unit
+    assert "⚠ nộp muộn" in output  # the late unit
+    assert len(list((out / "bieu-mau").glob("*.xlsx"))) == 9
+
+
+def test_returned_files_are_never_modified(demo):
+    _, _, before = demo
+    assert inbox_hashes() == before
+
+
+def test_totals_match_an_independent_recomputation(run_json):
+    doc, out = run_json
+    rnd = load_round(ROUND)
+    periods = tuple(p.id for p in rnd.periods)
+    files = {f["unit_code"]: Path(f["path"]) for f in doc["files"] if f["valid"] and not f["superseded_by"]}
+    summary = openpyxl.load_workbook(out / "s.xlsx")
+    for form_id, units in doc["included"].items():
+        assert units, form_id
+        assert set(units) == {u for u in files if form_id in load_round(ROUND).unit(u).forms}
+        form = get_form(form_id)
+        layout = form.layout(periods)
+        ws = summary[f"Tổng hợp {form_id}"]
+        sums = {}
+        for cell in layout.inputs:
+            expected = sum(float(cell_value(files[u], form.sheet, cell.address)) for u in units)
+            sums[(cell.indicator, cell.field, cell.period)] = expected
+            assert ws[cell.address].value == pytest.approx(expected), (form_id, cell.address)
+        for ind in form.indicators:
+            if not ind.is_rate:
+                continue
+            for period in periods:
+                num = sums[(ind.numerator[0], ind.numerator[1], period)]
+                den = sums[(ind.denominator[0], ind.denominator[1], period)]
+                got = ws[layout.cell(ind.code, "total", period)].value
+                assert got == pytest.approx(num / den * 100, abs=0.05), (ind.code, period)
+
+
+def test_rerun_changes_nothing(demo):
+    out, _, _ = demo
+    summary = out / "tong-hop-bac-giang-2024.xlsx"
+    with zipfile.ZipFile(summary) as z:
+        before = {n: z.read(n) for n in z.namelist()}
+    db = sqlite3.connect(out / "registry.sqlite")
+    files_before = db.execute("select sha256, first_seen, status from files order by sha256").fetchall()
+    db.close()
+    result = CliRunner().invoke(main, ["demo", str(out)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(summary) as z:
+        assert {n: z.read(n) for n in z.namelist()} == before
+    db = sqlite3.connect(out / "registry.sqlite")
+    assert db.execute("select sha256, first_seen, status from files order by sha256").fetchall() == files_before
+    db.close()
+
+
+def test_output_that_cannot_be_written_is_exit_2(tmp_path):
+    target = tmp_path / "khong-co" / "tong-hop.xlsx"
+    result = CliRunner().invoke(
+        main, ["consolidate", str(INBOX), "-o", str(target), "--registry", str(tmp_path / "r.sqlite")]
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Không ghi được tệp tổng hợp {target}: thư mục {target.parent} không tồn tại. "
+        "Hãy tạo thư mục hoặc chọn đường dẫn khác.\n"
+    )
+    assert not (tmp_path / "r.sqlite").exists()
+
+
+def test_status_reads_the_registry(tmp_path):
+    reg = tmp_path / "r.sqlite"
+    result = CliRunner().invoke(main, ["status", str(INBOX), "--registry", str(reg)])
+    assert result.exit_code == 2
+    assert "Chưa có sổ theo dõi" in result.stderr
+    CliRunner().invoke(main, ["consolidate", str(INBOX), "-o", str(tmp_path / "s.xlsx"), "--registry", str(reg)])
+    result = CliRunner().invoke(main, ["status", str(INBOX), "--registry", str(reg), "--json"])
+    assert result.exit_code == 0, result.output
+    units = {u["unit_code"]: u["state"] for u in json.loads(result.output)["units"]}
+    rnd = load_round(ROUND)
+    assert set(units) == {u.code for u in rnd.units}
+    assert units["223"] == "not-owed"
+    received = {p.name.split("_")[0] for p in INBOX.iterdir() if p.name[0].isdigit()}
+    for code, state in units.items():
+        if code != "223" and code not in received:
+            assert state == "missing"
+
+
+def test_two_consolidations_at_once_do_not_corrupt_the_registry(tmp_path):
+    reg = tmp_path / "r.sqlite"
+    cmd = [sys.executable, "-m", "toolkit.cli", "consolidate", str(INBOX), "--registry", str(reg), "-o"]
+    procs = [
+        subprocess.Popen(cmd + [str(tmp_path / f"s{i}.xlsx")], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for i in range(2)
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err.decode()
+    db = sqlite3.connect(reg)
+    assert db.execute("pragma integrity_check").fetchone()[0] == "ok"
+    db.close()
+    with zipfile.ZipFile(tmp_path / "s0.xlsx") as a, zipfile.ZipFile(tmp_path / "s1.xlsx") as b:
+        assert {n: a.read(n) for n in a.namelist()} == {n: b.read(n) for n in b.namelist()}
