@@ -13,3 +13,6 @@ cd "$work"
 count=$(ls "$work/out"/*.xlsx | wc -l)
 if [ "$count" -ne 9 ]; then echo "wheel check: expected 9 templates, got $count"; exit 1; fi
 echo "wheel check: 9 templates generated from the installed wheel"
+"$work/venv/bin/baocao" demo "$work/demo" >/dev/null
+test -s "$work/demo/tong-hop-bac-giang-2024.xlsx"
+echo "wheel check: baocao demo ran from the installed wheel (shipped inbox found)"

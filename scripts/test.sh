@@ -12,7 +12,7 @@ fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e ".[test]"
-.venv/bin/ruff check toolkit tests benchmarks
-.venv/bin/ruff format --check toolkit tests benchmarks
+.venv/bin/ruff check toolkit tests benchmarks scripts
+.venv/bin/ruff format --check toolkit tests benchmarks scripts
 .venv/bin/python -m pytest -q -p no:cacheprovider
 bash scripts/check_wheel.sh

@@ -3,6 +3,14 @@
 Used by the tests and by ``scripts/make_demo_inbox.py`` to fill templates through LibreOffice as staff would.
 Figures are drawn per indicator from plausible ranges (district or commune scale), then repaired until every
 cross-field rule of the form holds, so a "clean" return is clean by construction of the rules themselves.
+
+Scale (district level, Bắc Giang 2023–2024): a district has 75–250 thousand people, about a quarter of them
+children under 16, so 26–68 thousand children; 14–29 communes with 8–14 villages each. Counts tied to the
+administrative structure (communes, villages, party committee and council seats, agencies) follow the unit's
+commune list; events (abuse, injuries, drowning, violence) are the few to few dozen a district reports a year.
+A stock (children, staff, clubs, seats) barely moves from the year to the quarter; a flow (cases, sessions,
+people reached) in a quarter is about a fifth to a third of a year's; a budget allocated is the new year's,
+of which little is disbursed in the first quarter.
 """
 
 from __future__ import annotations
@@ -14,26 +22,18 @@ from toolkit.forms import Form
 from toolkit.round import Round, Unit
 from toolkit.rules import rules_for
 
-# (low, high) of the Tổng số for one year at district level; None: derived from the parent/total below.
+# (low, high) of the Tổng số for one year at district level; indicators not listed are derived (see below).
 RANGES: dict[str, tuple[float, float]] = {
-    "TE01": (38000, 95000),
+    "TE01": (26000, 68000),
     "TE02": (250, 700),
     "TE03": (400, 1200),
     "TE04": (3, 16),
-    "TE05": (2, 12),
-    "TE05A": (2, 14),
     "TE06": (35, 160),
     "TE06A": (2, 9),
     "TE07": (3, 12),
     "TE07A": (1, 6),
-    "TE08": (9000, 26000),
-    "TE10": (25, 60),
-    "TE10A": (150, 420),
     "TE11": (0, 6),
     "TE12": (6, 30),
-    "BG13": (280, 650),
-    "BG14": (300, 560),
-    "BG15": (28, 45),
     "BG16": (2200, 5200),
     "BG17": (6, 30),
     "BG19": (3, 18),
@@ -50,39 +50,70 @@ RANGES: dict[str, tuple[float, float]] = {
     "BG26B": (200, 900),
     "BG26C": (150, 600),
 }
-SHARE = {  # part of the parent (or of the total for a female field)
-    "TE02A": 0.85,
-    "TE04A": 0.6,
-    "TE04B": 0.45,
-    "TE04C": 0.1,
-    "TE04D": 0.08,
-    "TE04E": 0.12,
-    "TE06A": None,
-    "TE07A": None,
-    "TE09A": 0.55,
-    "BG15A": 0.4,
-    "BG18A": 0.12,
-    "BG18B": 0.8,
-    "BG25A": 0.93,
-    "BG26A1": 0.82,
-    "BG26B1": 0.7,
-    "BG26C1": 0.88,
+# Tied to the administrative structure at district level: (fixed district part (low, high), per commune
+# (low, high)). At commune level the unit is one commune and the district part is 0.
+PER_COMMUNE: dict[str, tuple[tuple[float, float], tuple[float, float]]] = {
+    "TE10": ((0, 0), (1.0, 1.6)),  # người làm công tác bảo vệ trẻ em cấp xã
+    "TE10A": ((0, 0), (7, 12)),  # cộng tác viên thôn, tổ dân phố
+    "BG13": ((33, 45), (11, 15)),  # cấp ủy viên: ban chấp hành đảng bộ huyện + các xã
+    "BG14": ((30, 40), (20, 27)),  # đại biểu HĐND huyện + xã
+    "BG15": ((12, 14), (1, 1)),  # cơ quan chuyên môn cấp huyện + UBND xã
 }
-FEMALE = {
+# A share of another indicator's Tổng số of the same period: (other indicator, low, high).
+RELATIVE: dict[str, tuple[str, float, float]] = {
+    "TE05": ("TE04", 0.7, 1.0),  # vụ: một vụ có thể có nhiều trẻ em
+    "TE05A": ("TE04", 0.8, 1.0),  # hầu hết trẻ em bị xâm hại được hỗ trợ
+    "TE08": ("TE01", 0.22, 0.38),  # biết bơi: một phần trẻ em 6 đến dưới 16 tuổi
+    "BG18": ("BG17", 1.0, 1.3),  # nạn nhân: mỗi vụ ít nhất một người
+}
+# Part of the parent row ("trong đó"): the same share in every period unless QUARTER_SHARE says otherwise.
+SHARE: dict[str, tuple[float, float]] = {
+    "TE02A": (0.8, 0.92),
+    "TE04A": (0.5, 0.7),
+    "TE04B": (0.35, 0.55),
+    "TE04C": (0.05, 0.15),
+    "TE04D": (0.0, 0.1),
+    "TE04E": (0.05, 0.2),
+    "TE09A": (0.5, 0.7),
+    "BG15A": (0.3, 0.5),
+    "BG18A": (0.08, 0.16),
+    "BG18B": (0.72, 0.9),
+    "BG25A": (0.88, 0.98),
+    "BG26A1": (0.75, 0.92),
+    "BG26B1": (0.6, 0.85),
+    "BG26C1": (0.8, 0.95),
+}
+QUARTER_SHARE: dict[str, tuple[float, float]] = {
+    "BG26A1": (0.1, 0.25),
+    "BG26B1": (0.05, 0.2),
+    "BG26C1": (0.12, 0.3),
+}
+FEMALE = {  # share of the Tổng số
     "TE01": 0.485,
+    "TE02": 0.47,
+    "TE03": 0.48,
     "TE04": 0.72,
+    "TE06": 0.4,
+    "TE07": 0.3,
+    "TE08": 0.46,
+    "TE10": 0.55,
+    "TE10A": 0.7,
+    "TE11": 0.4,
     "BG13": 0.2,
     "BG14": 0.3,
     "BG16": 0.62,
     "BG18": 0.86,
     "BG19": 0.05,
+    "BG20A": 0.9,
     "BG21A": 0.55,
     "BG23A": 0.58,
     "BG24": 0.6,
-    "BG20A": 0.9,
 }
 STOCKS = {
     "TE01",
+    "TE02",
+    "TE03",
+    "TE08",
     "TE09",
     "TE09A",
     "TE10",
@@ -97,41 +128,61 @@ STOCKS = {
     "BG21A",
     "BG22",
 }
+ALLOCATED = {"BG26A", "BG26B", "BG26C"}  # a quarter reports the new year's allocation, near last year's
 
 
 def figures(form: Form, rnd: Round, unit: Unit, seed: int) -> dict[tuple[str, str, str], float]:
     """(indicator, field, period) -> value, satisfying all rules of the form."""
     rng = random.Random(seed)
-    scale = 1.0 if rnd.level == "district" else 0.07
+    district = rnd.level == "district"
+    scale = 1.0 if district else 0.07
+    communes = len(unit.communes) if district else 1
     periods = [p.id for p in rnd.periods]
+    level: dict[str, float] = {}  # an indicator's yearly level for this unit, drawn once
     out: dict[tuple[str, str, str], float] = {}
+
+    def yearly(code: str) -> float:
+        if code not in level:
+            if code in PER_COMMUNE:
+                (d_lo, d_hi), (c_lo, c_hi) = PER_COMMUNE[code]
+                level[code] = (rng.uniform(d_lo, d_hi) if district else 0) + communes * rng.uniform(c_lo, c_hi)
+            else:
+                lo, hi = RANGES[code]
+                level[code] = rng.uniform(lo, hi) * scale
+        return level[code]
+
     for pi, period in enumerate(periods):
         quarter = pi > 0 and "Q" in period.upper()
         for ind in form.indicators:
             if not ind.is_input:
                 continue
+            code = ind.code
             money = ind.value == "money"
-            if ind.code == "TE09":
-                total = float(len(unit.communes))
-            elif ind.code in RANGES:
-                lo, hi = RANGES[ind.code]
-                total = rng.uniform(lo, hi) * (scale if ind.code not in ("BG15",) else max(scale, 0.1))
-                if quarter and ind.code not in STOCKS:
-                    total *= rng.uniform(0.18, 0.3)
-                total = round(total, 1) if money else float(max(0, round(total)))
+            if code == "TE09":
+                total = float(communes)
+            elif code in RELATIVE:
+                other, lo, hi = RELATIVE[code]
+                total = out.get((other, "total", period), 0.0) * rng.uniform(lo, hi)
+            elif code in RANGES or code in PER_COMMUNE:
+                total = yearly(code)
+                if pi > 0:
+                    if code in STOCKS or code in ALLOCATED:
+                        total *= rng.uniform(0.98, 1.03) if code in STOCKS else rng.uniform(0.9, 1.15)
+                    elif quarter:
+                        total *= rng.uniform(0.18, 0.3)
             elif ind.parent:
-                share = SHARE.get(ind.code) or rng.uniform(0.05, 0.3)
-                parent = out.get((ind.parent, "total", period), 0.0)
-                total = round(parent * share, 1) if money else float(round(parent * share))
+                lo, hi = (QUARTER_SHARE if quarter else SHARE).get(code) or SHARE.get(code) or (0.05, 0.3)
+                total = out.get((ind.parent, "total", period), 0.0) * rng.uniform(lo, hi)
             else:
                 total = float(rng.randint(0, 20))
-            out[(ind.code, "total", period)] = total
+            total = round(total, 1) if money else float(max(0, round(total)))
+            out[(code, "total", period)] = total
             if "female" in ind.fields:
-                share = FEMALE.get(ind.code, 0.5)
+                share = FEMALE.get(code, 0.5)
                 female = float(round(total * rng.uniform(share - 0.03, share + 0.03)))
-                out[(ind.code, "female", period)] = max(0.0, min(total, female))
+                out[(code, "female", period)] = max(0.0, min(total, female))
             if "male" in ind.fields:
-                out[(ind.code, "male", period)] = total - out[(ind.code, "female", period)]
+                out[(code, "male", period)] = total - out[(code, "female", period)]
     _repair(form, rnd, out)
     return out
 
@@ -186,16 +237,20 @@ PEOPLE = [
 ]
 
 
+MOBILE_PREFIXES = ("091", "094", "098", "097", "096", "086", "088", "083", "035", "039", "033", "070")
+
+
 def schedule_edits(form: Form, rnd: Round, unit: Unit, seed: int) -> list[dict]:
+    """The unit confirms the planned visit (communes, date) and names one focal person with a mobile number."""
     rng = random.Random(seed)
     layout = form.layout(())
     planned = unit.planned
     communes = list(planned.communes) if planned and planned.communes else list(unit.communes[:2])
     date = planned.date if planned and planned.date else rnd.inspection.start
+    person = PEOPLE[rng.randrange(len(PEOPLE))]
+    phone = rng.choice(MOBILE_PREFIXES) + "".join(str(rng.randrange(10)) for _ in range(7))
     edits = []
     for i, commune in enumerate(communes):
-        person = PEOPLE[rng.randrange(len(PEOPLE))]
-        phone = "09" + "".join(str(rng.randrange(10)) for _ in range(8))
         row = {
             "commune": {"text": commune},
             "date": {"date": date.isoformat()},

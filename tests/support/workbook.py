@@ -120,7 +120,7 @@ def expected_cell_map(layout: Layout) -> list[tuple[str, str, str, str]]:
 
 
 def cell_map(meta: dict[str, str], form_id: str) -> list[tuple[str, str, str, str]]:
-    return parse_cell_map(meta[f"cells:{form_id}"])
+    return list(parse_cell_map(meta[f"cells:{form_id}"]))
 
 
 def sheet_states(wb: Workbook) -> dict[str, str]:
