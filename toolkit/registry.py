@@ -192,12 +192,13 @@ class _FileLock:
                 holder = _read_holder(self.path)
                 os.close(fd)
                 who = f" (đang dùng: {holder})" if holder else ""
+                waited = f"{timeout:g}".replace(".", ",")
                 raise RegistryBusy(
-                    f"Sổ đăng ký {self.registry} đang được một lần tổng hợp khác sử dụng{who}; "
-                    f"đã chờ {timeout:g} giây. Hãy đợi lần tổng hợp đó chạy xong rồi chạy lại."
+                    f"Sổ theo dõi {self.registry} đang được một lần tổng hợp khác sử dụng{who}; "
+                    f"đã chờ {waited} giây. Hãy đợi lần tổng hợp đó chạy xong rồi chạy lại."
                 )
             time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-            pause = min(pause * 2, 0.25)
+            pause = min(pause * 2, 0.1)
         self.fd = fd
         try:  # who holds it, for the message a waiting run shows
             os.ftruncate(fd, 0)
@@ -401,8 +402,7 @@ class Registry:
         if readonly:
             if not path.is_file():
                 raise RegistryMissing(
-                    f"Chưa có sổ đăng ký {path}: chưa lần tổng hợp nào được chạy cho hộp thư này. "
-                    "Hãy chạy “baocao consolidate” trước."
+                    f"Chưa có sổ theo dõi {path}: chưa chạy tổng hợp lần nào. Hãy chạy “baocao consolidate” trước."
                 )
             try:
                 conn = sqlite3.connect(
@@ -412,10 +412,10 @@ class Registry:
                 reg = cls(path, conn, None, True)
                 version = reg._stored_version()
             except sqlite3.DatabaseError as exc:
-                raise RegistryError(f"Không mở được sổ đăng ký {path}: {exc}. Tệp có thể bị hỏng.") from exc
+                raise RegistryError(f"Không mở được sổ theo dõi {path}: {exc}. Tệp có thể bị hỏng.") from exc
             if version is None:
                 conn.close()
-                raise RegistryMissing(f"Sổ đăng ký {path} chưa có dữ liệu. Hãy chạy “baocao consolidate” trước.")
+                raise RegistryMissing(f"Sổ theo dõi {path} chưa có dữ liệu. Hãy chạy “baocao consolidate” trước.")
             reg._check_version(version)
             return reg
 
@@ -434,7 +434,7 @@ class Registry:
                 raise
         except sqlite3.DatabaseError as exc:
             lock.release()
-            raise RegistryError(f"Không mở được sổ đăng ký {path}: {exc}. Tệp có thể bị hỏng.") from exc
+            raise RegistryError(f"Không mở được sổ theo dõi {path}: {exc}. Tệp có thể bị hỏng.") from exc
         except BaseException:
             lock.release()
             raise
@@ -469,7 +469,7 @@ class Registry:
         if version > SCHEMA_VERSION:
             self.close()
             raise RegistryError(
-                f"Sổ đăng ký {self.path} được tạo bởi phiên bản baocao mới hơn (lược đồ {version}, phiên bản này "
+                f"Sổ theo dõi {self.path} được tạo bởi phiên bản baocao mới hơn (lược đồ {version}, phiên bản này "
                 f"hiểu đến {SCHEMA_VERSION}). Hãy cập nhật baocao."
             )
 
@@ -509,7 +509,7 @@ class Registry:
         for ``files.last_seen``; the run log grows by one row.
         """
         if self.readonly:
-            raise RegistryError(f"Sổ đăng ký {self.path} đang mở chỉ để đọc.")
+            raise RegistryError(f"Sổ theo dõi {self.path} đang mở chỉ để đọc.")
         now = now or dt.datetime.now()
         at = now.isoformat(timespec="seconds")
         conn = self.conn

@@ -94,7 +94,7 @@ def collect_files(paths: Iterable[str | Path]) -> list[Path]:
                 if (
                     child.name.startswith("~$")
                     or child.name == RECEIVED_MANIFEST
-                    or child.suffix in (".sqlite", ".db", ".lock")
+                    or child.suffix in (".sqlite", ".db", ".lock", ".sqlite-wal", ".sqlite-shm", ".sqlite-journal")
                 ):
                     continue
                 out.append(child)
