@@ -17,6 +17,7 @@ from openpyxl.utils.cell import coordinate_from_string
 from openpyxl.worksheet.hyperlink import Hyperlink
 
 from .findings import ERROR
+from .fsutil import publish
 from .read import Submission
 
 RESULT_SHEET = "Kết quả kiểm tra"
@@ -93,7 +94,7 @@ def write_annotated(sub: Submission, out_dir: str | Path) -> Path:
     os.close(fd)
     try:
         wb.save(tmp)
-        os.replace(tmp, target)
+        publish(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

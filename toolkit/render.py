@@ -20,6 +20,7 @@ from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name, xl_rowcol_to_c
 
 from . import __version__
 from .forms import FIELDS, HEADER_ROW, Form, Layout, available_forms
+from .fsutil import publish
 from .round import Round, Unit
 from .rules import CrossRule, FormRules, rules_for
 
@@ -713,7 +714,7 @@ def write_template(rnd: Round, unit: Unit, path: str | Path) -> Path:
         _write_metadata(wb, st, rnd, unit, forms)
         wb.worksheets()[0].activate()
         wb.close()
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -24,6 +24,7 @@ import xlsxwriter.exceptions
 from .consolidate import Consolidation, FormTotals, _why_excluded
 from .findings import ERROR
 from .forms import FIELDS, HEADER_ROW, Form, Indicator, available_forms
+from .fsutil import publish
 from .render import (
     FIXED_TIME,
     FONT,
@@ -55,7 +56,6 @@ MISSING_FILL = "#F4B6B6"  # red: a unit that sent nothing
 INVALID_FILL = "#F8CBAD"  # orange: a return with errors (its figures are not in the totals)
 LATE_FILL = "#FFEB9C"  # yellow: received after the deadline
 CONFLICT_FILL = "#F8CBAD"  # a schedule row that clashes with another or falls outside the window
-HEAD_FILL = "#D9E1F2"
 
 STATE_LABELS = {
     "missing": "Chưa nộp",
@@ -160,6 +160,24 @@ def _line(ws, st: _SummaryStyles, row: int, last_col: int, text: str, width_char
     ws.set_row(row, 17 * _lines(text, width_chars * 1.15))
 
 
+def _fit_row(ws, row: int, cells: list[tuple[str, float]]) -> None:
+    """Make a row tall enough for its longest wrapped text ((text, column width) pairs)."""
+    lines = max((_lines(text, width) for text, width in cells if text), default=1)
+    if lines > 1:
+        ws.set_row(row, 16.5 * lines)
+
+
+def _working_page(ws, heading_row: int | None = None) -> None:
+    """Print setup of a working sheet: A4 landscape, one page wide."""
+    ws.set_landscape()
+    ws.set_paper(9)
+    ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+    ws.fit_to_pages(1, 0)
+    if heading_row is not None:
+        ws.repeat_rows(heading_row)
+    ws.set_footer('&C&"Times New Roman"&10Trang &P/&N')
+
+
 def _title(ws, st: _SummaryStyles, rnd: Round, title: str, note: str = "") -> int:
     """Title rows of a working sheet (not a form); returns the first free row."""
     ws.write_string(0, 0, title, st.sheet_title)
@@ -236,7 +254,7 @@ def _write_totals_sheet(wb, st: _SummaryStyles, cons: Consolidation, ft: FormTot
                 if kind == "rate":
                     _number(ws, r, c, ft.rates.get((ind.code, period)), st.value("rate"), rate=True)
                 elif kind in ("count", "money"):
-                    _number(ws, r, c, ft.totals.get((ind.code, fld, period)), st.value(kind))
+                    _number(ws, r, c, ft.totals.get((ind.code, fld, period)), st.value(kind), total=True)
                 elif kind == "na":
                     ws.write_string(r, c, NA, st.na)
                 else:
@@ -245,11 +263,20 @@ def _write_totals_sheet(wb, st: _SummaryStyles, cons: Consolidation, ft: FormTot
     _page_setup(ws, layout.first_row, (HEADER_ROW - 1, HEADER_ROW + 1), 3)
 
 
-def _number(ws, r: int, c: int, value: float | None, style, rate: bool = False) -> None:
+def _number(ws, r: int, c: int, value: float | None, style, rate: bool = False, total: bool = False) -> None:
+    """A stored number: a rate to one decimal; a total cleared of float noise (to 10⁻⁶, one đồng of a triệu)."""
     if value is None:
         ws.write_blank(r, c, None, style)
     else:
-        ws.write_number(r, c, round1(value) if rate else value, style)
+        ws.write_number(r, c, round1(value) if rate else (round(value, 6) if total else value), style)
+
+
+def _text(ws, r: int, c: int, value: str | None, style) -> None:
+    """Text as text, never a formula or a link; an empty text is an empty cell."""
+    if value:
+        ws.write_string(r, c, value, style)
+    else:
+        ws.write_blank(r, c, None, style)
 
 
 # ----------------------------------------------------------------------------------- indicator × unit
@@ -289,6 +316,7 @@ def _write_by_unit(wb, st: _SummaryStyles, cons: Consolidation) -> None:
             ws.write_string(h, len(fixed) + i, _unit_name(rnd, code), st.head)
             ws.write_string(h + 1, len(fixed) + i, code, st.numbering)
         ws.merge_range(h, last, h + 1, last, "Toàn tỉnh", st.head)
+        _fit_row(ws, h, [(_unit_name(rnd, code), 12) for code in ft.units])
         r = h + 2
         for ind, fld, period in _figure_rows(form, periods):
             ws.write_string(r, 0, ind.code, st.stt)
@@ -297,6 +325,7 @@ def _write_by_unit(wb, st: _SummaryStyles, cons: Consolidation) -> None:
             ws.write_string(r, 3, ind.unit, st.unitcol)
             ws.write_string(r, 4, period_label[period], st.unitcol)
             ws.write_string(r, 5, "Tỷ lệ" if ind.is_rate else form.field_labels[fld], st.unitcol)
+            _fit_row(ws, r, [(ind.label, fixed[2][1] - 4 * ind.depth - 2)])
             kind = _kind(ind)
             for i, code in enumerate(ft.units):
                 if ind.is_rate:
@@ -305,10 +334,11 @@ def _write_by_unit(wb, st: _SummaryStyles, cons: Consolidation) -> None:
                     value = ft.by_unit.get(code, {}).get((ind.code, fld, period))
                 _number(ws, r, len(fixed) + i, value, st.value(kind), rate=ind.is_rate)
             total = ft.rates.get((ind.code, period)) if ind.is_rate else ft.totals.get((ind.code, fld, period))
-            _number(ws, r, last, total, st.value(kind, bold=True), rate=ind.is_rate)
+            _number(ws, r, last, total, st.value(kind, bold=True), rate=ind.is_rate, total=True)
             r += 1
         r += 2
     ws.freeze_panes(0, 3)
+    _working_page(ws)
 
 
 def _kind(ind: Indicator) -> str:
@@ -362,19 +392,21 @@ def _write_schedule(wb, st: _SummaryStyles, cons: Consolidation, form: Form | No
         text = st.fmt(align="left", **fill)
         center = st.fmt(align="center", **fill)
         ws.write_number(r, 0, i, center)
-        ws.write_string(r, 1, e.unit_name, text)
-        ws.write_string(r, 2, e.commune, text)
+        _text(ws, r, 1, e.unit_name, text)
+        _text(ws, r, 2, e.commune, text)
         if e.date:
             ws.write_datetime(
                 r, 3, dt.datetime.combine(e.date, dt.time()), st.fmt(align="center", num_format="dd/mm/yyyy", **fill)
             )
         else:
             ws.write_blank(r, 3, None, center)
-        ws.write_string(r, 4, e.session, center)
-        ws.write_string(r, 5, e.focal_person, text)
-        ws.write_string(r, 6, e.phone, st.fmt(align="center", num_format="@", **fill))
-        ws.write_string(r, 7, e.notes, text)
-        ws.write_string(r, 8, "; ".join(e.conflicts), st.fmt(align="left", font_color="#9C0006", **fill))
+        _text(ws, r, 4, e.session, center)
+        _text(ws, r, 5, e.focal_person, text)
+        _text(ws, r, 6, e.phone, st.fmt(align="center", num_format="@", **fill))
+        _text(ws, r, 7, e.notes, text)
+        _text(ws, r, 8, "; ".join(e.conflicts), st.fmt(align="left", font_color="#9C0006", **fill))
+        texts = (e.unit_name, e.commune, e.session, e.focal_person, e.phone, e.notes, "; ".join(e.conflicts))
+        _fit_row(ws, r, [(t, headings[c][1] - 1) for c, t in enumerate(texts, start=1)])
         r += 1
     flagged = sum(1 for e in entries if e.conflicts)
     note = (
@@ -424,24 +456,26 @@ def _write_status(wb, st: _SummaryStyles, cons: Consolidation) -> None:
             fill = {"font_color": "#808080"}
         text = st.fmt(align="left", **fill)
         center = st.fmt(align="center", **fill)
-        ws.write_string(r, 0, s.unit.code, center)
-        ws.write_string(r, 1, s.unit.name, text)
-        ws.write_string(r, 2, ", ".join(sorted(s.forms_owed)) if s.forms_owed else "không phải nộp", text)
-        ws.write_string(r, 3, _files_text(s), text)
+        _text(ws, r, 0, s.unit.code, center)
+        _text(ws, r, 1, s.unit.name, text)
+        _text(ws, r, 2, ", ".join(sorted(s.forms_owed)) if s.forms_owed else "không phải nộp", text)
+        _text(ws, r, 3, _files_text(s), text)
         if s.received:
             ws.write_datetime(r, 4, s.received, st.fmt(align="center", num_format="dd/mm/yyyy hh:mm", **fill))
         else:
             ws.write_blank(r, 4, None, center)
-        ws.write_string(r, 5, _timeliness(s.received, rnd.deadline), center)
-        ws.write_string(r, 6, "" if s.valid is None else ("Có" if s.valid else "Không"), center)
+        _text(ws, r, 5, _timeliness(s.received, rnd.deadline), center)
+        _text(ws, r, 6, "" if s.valid is None else ("Có" if s.valid else "Không"), center)
         if s.submission is None:
             ws.write_blank(r, 7, None, center)
             ws.write_blank(r, 8, None, center)
         else:
             ws.write_number(r, 7, s.errors, center)
             ws.write_number(r, 8, s.warnings, center)
-        ws.write_string(r, 9, STATE_LABELS[state], text)
+        _text(ws, r, 9, STATE_LABELS[state], text)
+        _fit_row(ws, r, [(s.unit.name, headings[1][1] - 1), (_files_text(s), headings[3][1] - 1)])
     ws.autofilter(first, 0, r, len(headings) - 1)
+    _working_page(ws, first)
 
 
 def _files_text(s) -> str:
@@ -476,18 +510,20 @@ def _write_findings(wb, st: _SummaryStyles, cons: Consolidation) -> None:
     for sub, f in cons.findings:
         r += 1
         text = st.fmt(align="left")
-        ws.write_string(r, 0, sub.name, text)
+        _text(ws, r, 0, sub.name, text)
         unit = rnd.unit(sub.unit_code) if sub.unit_code else None
-        ws.write_string(r, 1, unit.name if unit else (sub.unit_name or ""), text)
+        _text(ws, r, 1, unit.name if unit else (sub.unit_name or ""), text)
         sev = st.fmt(
             align="center", bold=f.severity == ERROR, font_color="#C00000" if f.severity == ERROR else "#7F6000"
         )
-        ws.write_string(r, 2, SEVERITY_LABELS.get(f.severity, f.severity), sev)
-        ws.write_string(r, 3, f.code, text)
-        ws.write_string(r, 4, f.sheet or "", st.fmt(align="center"))
-        ws.write_string(r, 5, f.cell or "", st.fmt(align="center"))
-        ws.write_string(r, 6, f.message, text)
+        _text(ws, r, 2, SEVERITY_LABELS.get(f.severity, f.severity), sev)
+        _text(ws, r, 3, f.code, text)
+        _text(ws, r, 4, f.sheet or "", st.fmt(align="center"))
+        _text(ws, r, 5, f.cell or "", st.fmt(align="center"))
+        _text(ws, r, 6, f.message, text)
+        _fit_row(ws, r, [(sub.name, headings[0][1] - 1), (f.message, headings[6][1] - 2)])
     ws.autofilter(first, 0, max(r, first + 1), len(headings) - 1)
+    _working_page(ws, first)
 
 
 # ----------------------------------------------------------------------------------------------- data
@@ -521,11 +557,12 @@ def _write_data(wb, st: _SummaryStyles, cons: Consolidation) -> None:
         for c, value in enumerate(
             (t.unit_code, t.unit_name, t.form, t.indicator, t.label, field_label, t.period_label)
         ):
-            ws.write_string(r, c, value, text)
+            _text(ws, r, c, value, text)
         ws.write_number(r, 7, t.value, number["money" if ind is not None and ind.value == "money" else "count"])
         for c, value in enumerate((t.source_file, t.sha256, t.sheet, t.cell), start=8):
-            ws.write_string(r, c, value, text)
+            _text(ws, r, c, value, text)
     ws.freeze_panes(1, 0)
+    _working_page(ws, 0)
 
 
 # --------------------------------------------------------------------------------------------- charts
@@ -601,6 +638,7 @@ def _write_charts(wb, st: _SummaryStyles, cons: Consolidation) -> int:
         r += max(len(units) + 4, 21)
     if not charts:
         ws.write_string(r, 0, "Chưa có số liệu hợp lệ để vẽ biểu đồ.", st.sheet_note)
+    _working_page(ws)
     return charts
 
 
@@ -655,7 +693,7 @@ def write_summary(cons: Consolidation, path: str | Path) -> Path:
             wb.close()
         except xlsxwriter.exceptions.FileCreateError as exc:
             raise OSError(f"không ghi được tệp tổng hợp {path}: {exc}") from exc
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
