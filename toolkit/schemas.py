@@ -1,8 +1,8 @@
 """``schemas/*.yaml`` compiled into pandera DataFrameSchemas.
 
 Indicator forms: one row per submission, one column per input figure (``TE04.female@Y2023``). Field
-constraints become column checks (``missing-value``, ``out-of-range``, ``not-integer``); cross-field rules
-become DataFrame-level checks named by the expanded rule id (``rule-violation``). Schedules (PL01): one row per
+constraints become row-level checks (``missing-value``, ``out-of-range``, ``not-integer``); each cross-field rule
+becomes a row-level check over all its expansions (``rule-violation``); see :class:`IndicatorSchema`. Schedules (PL01): one row per
 schedule row. All submissions of a run are validated together, lazily, and every failure case is mapped back
 to the cell(s) involved by ``validate.py``.
 """
@@ -10,6 +10,7 @@ to the cell(s) involved by ``validate.py``.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
@@ -43,50 +44,115 @@ def _row_sum(columns: dict[str, np.ndarray], keys: list[str], n: int) -> np.ndar
     return total
 
 
-def _rule_check(rule: CrossRule) -> pa.Check:
+def _rule_holds(rule: CrossRule, columns: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """Per row: does the expanded rule hold (or is it skipped by its missing-value strategy)?"""
     left = [column_key(t.indicator, t.field, rule.period) for t in rule.left]
     right = [column_key(t.indicator, t.field, rule.period) for t in rule.right]
     involved = left + right
+    holds = _OPS[rule.op](_row_sum(columns, left, n), _row_sum(columns, right, n))
+    if rule.missing == "skip_if_any_missing":
+        holds = holds | np.logical_or.reduce([np.isnan(columns[c]) for c in involved])
+    elif rule.missing == "skip_if_all_missing":
+        holds = holds | np.logical_and.reduce([np.isnan(columns[c]) for c in involved])
+    return holds
 
-    # On plain arrays (one check per rule, hundreds per form: pandas overhead dominated). Same results as
-    # ``df[cols].sum(axis=1, min_count=0)`` (blanks count as 0, columns added in order) and Series comparisons.
-    compare = _OPS[rule.op]
 
-    def check(df: pd.DataFrame) -> pd.Series:
-        columns = {c: df[c].to_numpy(dtype=float) for c in dict.fromkeys(involved)}
-        holds = compare(_row_sum(columns, left, len(df)), _row_sum(columns, right, len(df)))
-        if rule.missing == "skip_if_any_missing":
-            holds = holds | np.logical_or.reduce([np.isnan(columns[c]) for c in involved])
-        elif rule.missing == "skip_if_all_missing":
-            holds = holds | np.logical_and.reduce([np.isnan(columns[c]) for c in involved])
-        return pd.Series(holds, index=df.index)
+@dataclass(frozen=True, eq=False)
+class IndicatorSchema:
+    """The pandera schema of an indicator form, and how to tell which cells a failing check is about.
 
-    # No ``error=``: pandera reports a failure under the check's error text when one is given, and
-    # validate.py maps failures back to their rule by the check's name (the expanded rule id).
-    return pa.Check(check, name=rule.id)
+    One row per submission (plus a ``_row`` column), one column per input figure. Checks are row-level and
+    named ``required``, ``min``, ``max``, ``integer`` (field constraints) and ``rule:<id>`` (one per rule of
+    ``schemas/``, over all its expansions: periods and fields). pandera runs them lazily over all submissions
+    at once; for each failure case (row, check) ``failing_*`` says which columns or expanded rules failed.
+    """
+
+    schema: pa.DataFrameSchema
+    columns: tuple[str, ...]
+    required: tuple[str, ...]
+    minimum: dict[str, float]
+    maximum: dict[str, float]
+    integer: tuple[str, ...]
+    rules: dict[str, tuple[CrossRule, ...]]  # check name -> expanded rules
+
+    def failing_columns(self, check: str, row: dict[str, float]) -> list[str]:
+        if check == "required":
+            return [c for c in self.required if np.isnan(row[c])]
+        if check == "min":
+            return [c for c, lo in self.minimum.items() if row[c] < lo]
+        if check == "max":
+            return [c for c, hi in self.maximum.items() if row[c] > hi]
+        if check == "integer":
+            return [c for c in self.integer if not np.isnan(row[c]) and abs(row[c] - round(row[c])) >= 1e-9]
+        return []
+
+    def failing_rules(self, check: str, row: dict[str, float]) -> list[CrossRule]:
+        columns = {k: np.array([v], dtype=float) for k, v in row.items() if k != "_row"}
+        return [r for r in self.rules.get(check, ()) if not _rule_holds(r, columns, 1)[0]]
 
 
 @cache
-def indicator_schema(form_id: str, periods: tuple[str, ...]) -> pa.DataFrameSchema:
+def indicator_schema(form_id: str, periods: tuple[str, ...]) -> IndicatorSchema:
     rules: FormRules = rules_for(form_id, periods)
     form = rules.form
-    columns = {}
+    required, integer = [], []
+    minimum, maximum = {}, {}
+    columns = []
     for cell in form.layout(periods).inputs:
+        key = column_key(cell.indicator, cell.field, cell.period)
+        columns.append(key)
         con = rules.fields.get(cell.kind)
-        checks = []
-        # Plain checks named "min"/"max": pandera reports its built-in Check.ge/le under their error text
-        # (“greater_than_or_equal_to(0)”), which validate.py would not recognise.
+        if con is None or con.required:
+            required.append(key)
         if con is not None and con.min is not None:
-            checks.append(pa.Check(lambda s, lo=con.min: s >= lo, element_wise=False, name="min"))
+            minimum[key] = float(con.min)
         if con is not None and con.max is not None:
-            checks.append(pa.Check(lambda s, hi=con.max: s <= hi, element_wise=False, name="max"))
+            maximum[key] = float(con.max)
         if con is not None and con.integer:
-            # a boolean Series (pandera rejects a bare ndarray: the check would fail with NotImplementedError)
-            checks.append(pa.Check(lambda s: (s - s.round()).abs() < 1e-9, element_wise=False, name="integer"))
-        columns[column_key(cell.indicator, cell.field, cell.period)] = pa.Column(
-            float, nullable=not (con.required if con else True), checks=checks, required=True, coerce=True
+            integer.append(key)
+
+    def values(df: pd.DataFrame, keys) -> np.ndarray:
+        return df[list(keys)].to_numpy(dtype=float)
+
+    def rows(df: pd.DataFrame, ok: np.ndarray) -> pd.Series:
+        return pd.Series(ok, index=df.index)  # pandera wants a boolean Series (an ndarray errors)
+
+    checks = [
+        pa.Check(lambda df: rows(df, ~np.isnan(values(df, required)).any(axis=1)), name="required"),
+        pa.Check(
+            lambda df: rows(df, ~(values(df, minimum) < np.array(list(minimum.values()))).any(axis=1)), name="min"
+        ),
+        pa.Check(
+            lambda df: rows(df, ~(np.abs(values(df, integer) - np.round(values(df, integer))) >= 1e-9).any(axis=1)),
+            name="integer",
+        ),
+    ]
+    if maximum:
+        checks.append(
+            pa.Check(
+                lambda df: rows(df, ~(values(df, maximum) > np.array(list(maximum.values()))).any(axis=1)), name="max"
+            )
         )
-    return pa.DataFrameSchema(columns, checks=[_rule_check(r) for r in rules.cross], name=form_id, strict=False)
+    families: dict[str, list[CrossRule]] = {}
+    for r in rules.cross:
+        families.setdefault(f"rule:{r.rule}", []).append(r)
+    for name, group in families.items():
+
+        def check(df: pd.DataFrame, group=tuple(group)) -> pd.Series:
+            cols = {c: df[c].to_numpy(dtype=float) for c in columns}
+            return rows(df, np.logical_and.reduce([_rule_holds(r, cols, len(df)) for r in group]))
+
+        checks.append(pa.Check(check, name=name))
+    schema = pa.DataFrameSchema({"_row": pa.Column(int)}, checks=checks, name=form_id, strict=False)
+    return IndicatorSchema(
+        schema=schema,
+        columns=tuple(columns),
+        required=tuple(required),
+        minimum=minimum,
+        maximum=maximum,
+        integer=tuple(integer),
+        rules={k: tuple(v) for k, v in families.items()},
+    )
 
 
 def input_cells(form: Form, periods: tuple[str, ...]) -> dict[str, InputCell]:

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.errors
 
 from .findings import ERROR, WARNING, Finding
 from .forms import available_forms
-from .read import Submission, _fmt, read_submission
+from .read import Submission, Value, _fmt, read_submission
 from .round import Round
 from .rules import rules_for
 from .schemas import column_key, indicator_schema, input_cells, schedule_schema
@@ -208,6 +209,9 @@ def _failure_cases(schema, df: pd.DataFrame) -> pd.DataFrame:
     try:
         schema.validate(df, lazy=True)
     except pandera.errors.SchemaErrors as exc:
+        broken = [c for c in exc.failure_cases["failure_case"] if isinstance(c, Exception)]
+        if broken:  # a check that crashed would otherwise pass silently
+            raise RuntimeError(f"a validation check failed to run: {broken[0]!r}") from exc
         return exc.failure_cases
     return pd.DataFrame(columns=["schema_context", "column", "check", "index"])
 
@@ -215,35 +219,49 @@ def _failure_cases(schema, df: pd.DataFrame) -> pd.DataFrame:
 def _validate_indicators(group: list[Submission], form_id: str, periods: tuple[str, ...], rnd: Round) -> None:
     form = available_forms()[form_id]
     cells = input_cells(form, periods)
-    rows, lookups = [], []
-    for s in group:
-        by_key = {column_key(v.indicator, v.field, v.period): v for v in s.values if v.form == form_id}
-        rows.append({k: (by_key[k].value if k in by_key and by_key[k].value is not None else math.nan) for k in cells})
+    compiled = indicator_schema(form_id, periods)
+    matrix = np.full((len(group), len(compiled.columns)), np.nan)
+    position = {k: i for i, k in enumerate(compiled.columns)}
+    lookups = []
+    for r, s in enumerate(group):
+        by_key = {}
+        for v in s.values:
+            if v.form == form_id:
+                key = column_key(v.indicator, v.field, v.period)
+                by_key[key] = v
+                if v.value is not None and key in position:
+                    matrix[r, position[key]] = v.value
         lookups.append(by_key)
-    df = pd.DataFrame(rows, columns=list(cells), dtype=float)
-    failures = _failure_cases(indicator_schema(form_id, periods), df)
-    rules = {r.id: r for r in rules_for(form_id, periods).cross}
+    df = pd.DataFrame(matrix, columns=list(compiled.columns))
+    df["_row"] = np.arange(len(group))
+    failures = _failure_cases(compiled.schema, df)
     period_label = {p.id: p.label for p in rnd.periods}
-    seen: set[tuple[int, str, str]] = set()
+    seen: set[tuple[int, str]] = set()
     for rec in failures.to_dict("records"):
-        idx = rec.get("index")
-        if idx is None or (isinstance(idx, float) and math.isnan(idx)):
+        idx, check = rec.get("index"), str(rec.get("check"))
+        if idx is None or (isinstance(idx, float) and math.isnan(idx)) or (int(idx), check) in seen:
             continue
         idx = int(idx)
+        seen.add((idx, check))
         sub, by_key = group[idx], lookups[idx]
-        check = str(rec.get("check"))
-        column = rec.get("column")
-        if rec.get("schema_context") == "Column" and isinstance(column, str) and column in cells:
+        row = dict(zip(compiled.columns, matrix[idx]))
+        if check.startswith("rule:"):
+            for rule in compiled.failing_rules(check, row):
+                sub.findings.append(_rule_finding(rule, form, by_key, period_label))
+            continue
+        for column in compiled.failing_columns(check, row):
             v = by_key.get(column)
-            if v is None or v.status == "invalid" or (idx, column, check) in seen:
+            if v is None:  # the figure is absent from the file's cell map: nothing to point at
+                c = cells[column]
+                v = Value(form_id, form.sheet, c.address, c.indicator, c.field, c.period, None, None, "missing")
+            if v.status == "invalid":  # already reported when it was read
                 continue
-            seen.add((idx, column, check))
             ind = form.indicator(v.indicator)
             where = dict(
                 form=form_id, sheet=v.sheet, cell=v.cell, indicator=v.indicator, field=v.field, period=v.period
             )
             what = f"“{ind.label}” – {form.field_labels[v.field]}, {period_label[v.period]}"
-            if check == "not_nullable":
+            if check == "required":
                 sub.findings.append(
                     Finding(
                         "missing-value",
@@ -271,12 +289,6 @@ def _validate_indicators(group: list[Submission], form_id: str, periods: tuple[s
                         **where,
                     )
                 )
-            continue
-        rule = rules.get(check)
-        if rule is None or (idx, rule.id, "") in seen:
-            continue
-        seen.add((idx, rule.id, ""))
-        sub.findings.append(_rule_finding(rule, form, by_key, period_label))
 
 
 def _rule_finding(rule, form, by_key, period_label) -> Finding:
