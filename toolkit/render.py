@@ -320,6 +320,27 @@ def _indicator_plan(rules: FormRules, layout: Layout, labels: tuple[tuple[str, s
     return cells, checks, tuple(cross)
 
 
+def write_indicator_rows(ws, st: _Styles, form: Form, layout: Layout, last_col: int, values) -> None:
+    """Section rows and the STT / label / unit columns of an indicator form (shared by templates and the
+    summary); ``values(row, indicator)`` writes the indicator's value cells."""
+    for section in form.sections:
+        r = layout.row_of[f"§{section.code}"] - 1
+        ws.write_string(r, 0, section.stt, st.section_c)
+        ws.write_string(r, 1, section.label, st.section)
+        for c in range(2, last_col + 1):
+            ws.write_blank(r, c, None, st.section)
+        for ind in section.indicators:
+            r = layout.row_of[ind.code] - 1
+            ws.write_string(r, 0, ind.stt, st.stt_bold if ind.stt else st.stt)
+            label_style = st.label_indent if ind.depth else (st.label_bold if ind.stt else st.label)
+            ws.write_string(r, 1, ind.label, label_style)
+            lines = -(-len(ind.label) // (LABEL_CHARS - 4 * ind.depth))
+            if lines > 1:
+                ws.set_row(r, 16.5 * lines)
+            ws.write_string(r, 2, ind.unit, st.unitcol)
+            values(r, ind)
+
+
 def _write_indicator_sheet(wb, st: _Styles, rnd: Round, unit: Unit, form: Form) -> None:
     periods = tuple(p.id for p in rnd.periods)
     layout = form.layout(periods)
@@ -351,38 +372,27 @@ def _write_indicator_sheet(wb, st: _Styles, rnd: Round, unit: Unit, form: Form) 
     value_cells, checks, cross = _indicator_plan(rules, layout, tuple((p.id, p.label) for p in rnd.periods))
     count_cells: list[tuple[int, int]] = []
     money_cells: list[tuple[int, int]] = []
-    for section in form.sections:
-        r = layout.row_of[f"§{section.code}"] - 1
-        ws.write_string(r, 0, section.stt, st.section_c)
-        ws.write_string(r, 1, section.label, st.section)
-        for c in range(2, check + 1):
-            ws.write_blank(r, c, None, st.section)
-        for ind in section.indicators:
-            r = layout.row_of[ind.code] - 1
-            ws.write_string(r, 0, ind.stt, st.stt_bold if ind.stt else st.stt)
-            label_style = st.label_indent if ind.depth else (st.label_bold if ind.stt else st.label)
-            ws.write_string(r, 1, ind.label, label_style)
-            lines = -(-len(ind.label) // (LABEL_CHARS - 4 * ind.depth))
-            if lines > 1:
-                ws.set_row(r, 16.5 * lines)
-            ws.write_string(r, 2, ind.unit, st.unitcol)
-            for c, kind, formula in value_cells[ind.code]:
-                if kind == "rate":
-                    ws.write_formula(r, c, formula, st.rate, "")
-                elif kind == "money":
-                    ws.write_blank(r, c, None, st.money)
-                    money_cells.append((r, c))
-                elif kind == "count":
-                    ws.write_blank(r, c, None, st.count)
-                    count_cells.append((r, c))
-                elif kind == "na":
-                    ws.write_string(r, c, NA, st.na)
-                else:
-                    ws.write_blank(r, c, None, st.blank)
-            if ind.code in checks:
-                ws.write_formula(r, check, checks[ind.code], st.check, "")
+
+    def values(r: int, ind) -> None:
+        for c, kind, formula in value_cells[ind.code]:
+            if kind == "rate":
+                ws.write_formula(r, c, formula, st.rate, "")
+            elif kind == "money":
+                ws.write_blank(r, c, None, st.money)
+                money_cells.append((r, c))
+            elif kind == "count":
+                ws.write_blank(r, c, None, st.count)
+                count_cells.append((r, c))
+            elif kind == "na":
+                ws.write_string(r, c, NA, st.na)
             else:
-                ws.write_blank(r, check, None, st.check)
+                ws.write_blank(r, c, None, st.blank)
+        if ind.code in checks:
+            ws.write_formula(r, check, checks[ind.code], st.check, "")
+        else:
+            ws.write_blank(r, check, None, st.check)
+
+    write_indicator_rows(ws, st, form, layout, check, values)
 
     _validation(ws, count_cells, _COUNT_DV)
     _validation(ws, money_cells, _MONEY_DV)

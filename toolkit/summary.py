@@ -28,7 +28,6 @@ from .fsutil import publish
 from .render import (
     FIXED_TIME,
     FONT,
-    LABEL_CHARS,
     NA,
     _indicator_plan,
     _page_setup,
@@ -40,6 +39,7 @@ from .render import (
     form_title,
     periods_label,
     plan_line,
+    write_indicator_rows,
 )
 from .round import Round
 from .rules import rules_for
@@ -234,31 +234,20 @@ def _write_totals_sheet(wb, st: _SummaryStyles, cons: Consolidation, ft: FormTot
     where = {col - 1: key for key, col in layout.col_of.items()}  # 0-based column -> (period, field)
     rules = rules_for(form.id, periods)
     value_cells, _, _ = _indicator_plan(rules, layout, tuple((p.id, p.label) for p in rnd.periods))
-    for section in form.sections:
-        r = layout.row_of[f"§{section.code}"] - 1
-        ws.write_string(r, 0, section.stt, st.section_c)
-        ws.write_string(r, 1, section.label, st.section)
-        for c in range(2, last + 1):
-            ws.write_blank(r, c, None, st.section)
-        for ind in section.indicators:
-            r = layout.row_of[ind.code] - 1
-            ws.write_string(r, 0, ind.stt, st.stt_bold if ind.stt else st.stt)
-            label_style = st.label_indent if ind.depth else (st.label_bold if ind.stt else st.label)
-            ws.write_string(r, 1, ind.label, label_style)
-            lines = -(-len(ind.label) // (LABEL_CHARS - 4 * ind.depth))
-            if lines > 1:
-                ws.set_row(r, 16.5 * lines)
-            ws.write_string(r, 2, ind.unit, st.unitcol)
-            for c, kind, _formula in value_cells[ind.code]:
-                period, fld = where[c]
-                if kind == "rate":
-                    _number(ws, r, c, ft.rates.get((ind.code, period)), st.value("rate"), rate=True)
-                elif kind in ("count", "money"):
-                    _number(ws, r, c, ft.totals.get((ind.code, fld, period)), st.value(kind), total=True)
-                elif kind == "na":
-                    ws.write_string(r, c, NA, st.na)
-                else:
-                    ws.write_blank(r, c, None, st.blank)
+
+    def values(r: int, ind) -> None:
+        for c, kind, _formula in value_cells[ind.code]:
+            period, fld = where[c]
+            if kind == "rate":
+                _number(ws, r, c, ft.rates.get((ind.code, period)), st.value("rate"), rate=True)
+            elif kind in ("count", "money"):
+                _number(ws, r, c, ft.totals.get((ind.code, fld, period)), st.value(kind), total=True)
+            elif kind == "na":
+                ws.write_string(r, c, NA, st.na)
+            else:
+                ws.write_blank(r, c, None, st.blank)
+
+    write_indicator_rows(ws, st, form, layout, last, values)
     _write_signature(ws, st, rnd, layout.last_row + 1, last)
     _page_setup(ws, layout.first_row, (HEADER_ROW - 1, HEADER_ROW + 1), 3)
 
