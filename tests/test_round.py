@@ -194,13 +194,13 @@ CASES = {
     "YAML: colon inside an unquoted value": (
         broken("title: Kiểm tra công tác", "title: Kế hoạch: Kiểm tra công tác"),
         "title: Kế hoạch:",
-        "cú pháp YAML không hợp lệ (mapping values are not allowed here).",
+        "cú pháp YAML không hợp lệ: có dấu hai chấm “:” trong giá trị; hãy đặt giá trị trong ngoặc kép.",
         "Kiểm tra thụt lề, dấu hai chấm và dấu ngoặc kép ở dòng này.",
     ),
     "YAML: tab used for indentation": (
         broken("    name: Huyện Lục Ngạn", "\tname: Huyện Lục Ngạn"),
         "\tname: Huyện Lục Ngạn",
-        "cú pháp YAML không hợp lệ (found character '\\t' that cannot start any token).",
+        "cú pháp YAML không hợp lệ: có ký tự tab; YAML chỉ thụt lề bằng dấu cách.",
         "Kiểm tra thụt lề, dấu hai chấm và dấu ngoặc kép ở dòng này.",
     ),
     "deadline that is not a date": (

@@ -85,6 +85,20 @@ _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _constru
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
+# PyYAML's problems, said in Vietnamese (unknown ones are shown as PyYAML words them).
+_YAML_PROBLEMS = (
+    ("could not find expected ':'", "thiếu dấu hai chấm “:” sau tên mục"),
+    ("mapping values are not allowed here", "có dấu hai chấm “:” trong giá trị; hãy đặt giá trị trong ngoặc kép"),
+    ("cannot start any token", "có ký tự tab; YAML chỉ thụt lề bằng dấu cách"),
+    ("found duplicate anchor", "trùng tên neo (&)"),
+    ("found undefined alias", "tham chiếu (*) tới neo không tồn tại"),
+    ("expected <block end>", "thụt lề không khớp với các dòng phía trên"),
+    ("did not find expected key", "thụt lề không khớp với các dòng phía trên"),
+    ("found unexpected end of stream", "thiếu dấu ngoặc kép đóng"),
+    ("while scanning a quoted scalar", "thiếu dấu ngoặc kép đóng"),
+)
+
+
 def load_yaml(path: str | Path) -> Any:
     """Load a YAML file; any problem becomes a ConfigError naming the file and line."""
     path = Path(path)
@@ -100,12 +114,15 @@ def load_yaml(path: str | Path) -> Any:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if exc.context_mark and "expected ':'" in str(exc.problem):
+            mark = exc.context_mark  # a key without its colon: the key's own line, not the next one
         line = mark.line + 1 if mark else None
-        problem = exc.problem or str(exc)
+        problem = str(exc.problem or exc)
+        explained = next((vi for en, vi in _YAML_PROBLEMS if en in problem), None)
         raise ConfigError(
             path,
             line,
-            f"cú pháp YAML không hợp lệ ({problem}).",
+            f"cú pháp YAML không hợp lệ: {explained}." if explained else f"cú pháp YAML không hợp lệ ({problem}).",
             "Kiểm tra thụt lề, dấu hai chấm và dấu ngoặc kép ở dòng này.",
         ) from None
     except yaml.YAMLError as exc:
