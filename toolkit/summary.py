@@ -612,7 +612,6 @@ def _write_charts(wb, st: _SummaryStyles, cons: Consolidation) -> int:
                     "name": [CHART_SHEET, h, j],
                     "categories": [CHART_SHEET, first, 0, last, 0],
                     "values": [CHART_SHEET, first, j, last, j],
-                    "data_labels": {"value": True, "num_format": "0.0" if ind.is_rate else "#,##0", "font": font},
                 }
             )
         chart.set_title({"name": title, "name_font": {"name": FONT, "size": 12, "bold": True}})
