@@ -295,5 +295,121 @@ def demo(out: str) -> None:
     _print_run(run, rnd, False, status)
 
 
+# ------------------------------------------------------------------------------------------ web server
+
+inbox_option = click.option(
+    "--inbox",
+    "inbox",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Thư mục hộp thư nhận tệp tải lên (mặc định: thư mục inbox cạnh round.yaml; với đợt mẫu: ./hop-thu).",
+)
+
+
+def _server_paths(round_path: str | None, inbox: str | None, registry_path: str | None) -> tuple[Path, Path]:
+    from .registry import default_registry_path
+    from .server import default_inbox
+
+    box = Path(inbox) if inbox else default_inbox(round_path)
+    return box, Path(registry_path) if registry_path else default_registry_path(box)
+
+
+@main.command()
+@round_option
+@inbox_option
+@registry_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Địa chỉ lắng nghe.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Cổng.")
+@click.option(
+    "--password",
+    envvar="BAOCAO_PASSWORD",
+    default=None,
+    help="Mật khẩu trang của Sở (hoặc biến môi trường BAOCAO_PASSWORD; nếu không có sẽ tạo ngẫu nhiên và in ra).",
+)
+@click.option(
+    "--max-upload-mb", default=10, show_default=True, type=click.IntRange(1, 200), help="Dung lượng tối đa mỗi tệp."
+)
+@click.option(
+    "--proxy-headers",
+    is_flag=True,
+    help="Tin tiêu đề X-Forwarded-* từ proxy ngược (nginx, Caddy) ở --forwarded-allow-ips.",
+)
+@click.option("--forwarded-allow-ips", default="127.0.0.1", show_default=True, help="Địa chỉ proxy được tin.")
+def serve(round_path, inbox, registry_path, host, port, password, max_upload_mb, proxy_headers, forwarded_allow_ips):
+    """Chạy máy chủ web: trang nộp báo cáo của từng đơn vị và trang theo dõi của Sở."""
+    import secrets
+
+    from . import server
+
+    missing = server.missing_modules()
+    if missing:
+        click.echo(server.INSTALL_HINT + f" (Thiếu: {', '.join(missing)}.)", err=True)
+        sys.exit(EXIT_USAGE)
+    rnd = _load_round(round_path)
+    box, reg = _server_paths(round_path, inbox, registry_path)
+    generated = not password
+    password = password or secrets.token_urlsafe(12)
+    try:
+        box.mkdir(parents=True, exist_ok=True)
+        app = server.create_app(rnd, box, reg, password, max_upload_bytes=max_upload_mb * 1024 * 1024)
+    except (OSError, ValueError) as exc:
+        click.echo(f"Không khởi động được máy chủ: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    click.echo(f"Đợt báo cáo: {rnd.title} (hạn nộp {rnd.deadline:%d/%m/%Y})")
+    click.echo(f"Hộp thư: {box}")
+    click.echo(f"Sổ theo dõi: {reg}")
+    click.echo(f"Trang của Sở: http://{host}:{port}/tinh")
+    if generated:
+        click.echo(f"Mật khẩu trang của Sở (chỉ hiện một lần, hãy ghi lại): {password}")
+    click.echo("Đường dẫn của các đơn vị: chạy “baocao links” với cùng --round/--inbox.")
+    server.serve(app, host=host, port=port, proxy_headers=proxy_headers, forwarded_allow_ips=forwarded_allow_ips)
+
+
+@main.command()
+@round_option
+@inbox_option
+@registry_option
+@click.option("--base-url", default=None, help="Địa chỉ máy chủ trong đường dẫn (mặc định: server_url của đợt).")
+@click.option("--unit", "unit_codes", multiple=True, help="Chỉ cấp đường dẫn cho đơn vị này (có thể lặp lại).")
+@click.option("--revoke", "revoke_codes", multiple=True, help="Thu hồi mọi đường dẫn của đơn vị có mã này.")
+@click.option("--rotate", is_flag=True, help="Thu hồi các đường dẫn cũ rồi cấp đường dẫn mới.")
+def links(round_path, inbox, registry_path, base_url, unit_codes, revoke_codes, rotate):
+    """In đường dẫn riêng (bí mật) để mỗi đơn vị nộp báo cáo: mã, tên, đường dẫn, cách nhau bằng dấu tab."""
+    from .registry import RegistryError
+    from .server.tokens import TokenStore, UnknownUnit
+
+    rnd = _load_round(round_path)
+    _, reg = _server_paths(round_path, inbox, registry_path)
+    store = TokenStore(reg)
+    base = base_url or rnd.server_url or "http://127.0.0.1:8000"
+    try:
+        if revoke_codes:
+            for code in revoke_codes:
+                n = store.revoke(rnd, code)
+                click.echo(f"Đã thu hồi {n} đường dẫn của đơn vị {code}.", err=True)
+            if not unit_codes and not rotate:
+                return
+        before = store.active_counts(rnd)
+        issued = store.issue(rnd, unit_codes or None, rotate=rotate)
+    except UnknownUnit as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_USAGE)
+    except (RegistryError, OSError) as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(EXIT_USAGE)
+    for t in issued:
+        click.echo(f"{t.unit.code}\t{t.unit.name}\t{t.url(base)}")
+    kept = sum(before.get(t.unit.code, 0) for t in issued)
+    click.echo(f"Đã cấp {len(issued)} đường dẫn (chỉ in một lần; sổ theo dõi chỉ lưu mã băm).", err=True)
+    if rotate:
+        click.echo("Các đường dẫn cũ của các đơn vị này đã bị thu hồi.", err=True)
+    elif kept:
+        click.echo(
+            f"Lưu ý: {kept} đường dẫn cấp trước đây vẫn dùng được. Dùng --rotate để thu hồi chúng, hoặc "
+            "--revoke MÃ để thu hồi của một đơn vị.",
+            err=True,
+        )
+
+
 if __name__ == "__main__":  # python -m toolkit.cli
     main()
