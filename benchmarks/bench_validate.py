@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_validate.py [--units 700] [--repeat 3] [--faulty 0.1] [--rebuild]
 
 It builds a synthetic round of ``--units`` units by replicating the units of ``examples/bac-giang-2024``
-(district level, PL01+PL03 and PL01+PL02) under distinct codes and names, writes their templates with
+(district level, PL01+PL03 and PL01+PL02; ``--level commune``: ``examples/bac-ninh-2026``, PL03 and some
+PL01+PL03) under distinct codes and names, writes their templates with
 ``toolkit.render.write_templates`` and fills each one with realistic figures from
 ``tests/support/returns.py`` (``edits_for``): the template's sheet XML is edited directly (numbers as
 ``<v>``, text as shared strings, dates as serial numbers in the template's date-formatted cells), so 700
@@ -55,7 +56,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-EXAMPLE = ROOT / "examples" / "bac-giang-2024" / "round.yaml"
+EXAMPLES = {  # the round a synthetic round replicates, by level
+    "district": ROOT / "examples" / "bac-giang-2024" / "round.yaml",
+    "commune": ROOT / "examples" / "bac-ninh-2026" / "round.yaml",
+}
+EXAMPLE = EXAMPLES["district"]
 RESULTS = ROOT / "benchmarks" / "results"
 CACHE = ROOT / "benchmarks" / ".cache"
 TARGET_VS_CALAMINE = 2.0  # validate may take at most this many times calamine's read
@@ -87,20 +92,39 @@ def _cpu() -> float:
     return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
 
 
-def synthetic_round(n: int):
-    """A district round of ``n`` units replicated from the example's units that owe forms, distinct codes/names."""
+def _rename(names: tuple[str, ...], old: str, new: str) -> tuple[str, ...]:
+    return tuple(new if n == old else n for n in names)
+
+
+def _as(unit, code: str, name: str, short_name: str):
+    """The unit under another code and name; a commune unit's own commune (its communes, its planned visit)
+    follows its name. A district's communes never bear the district's name, so they are kept as they are."""
+    planned = unit.planned
+    if planned is not None:
+        planned = dataclasses.replace(planned, communes=_rename(planned.communes, unit.name, name))
+    return dataclasses.replace(
+        unit,
+        code=code,
+        name=name,
+        short_name=short_name,
+        communes=_rename(unit.communes, unit.name, name),
+        planned=planned,
+    )
+
+
+def synthetic_round(n: int, level: str = "district"):
+    """A round of ``n`` units replicated from the units owing forms of the example round of ``level``
+    (``EXAMPLES``), with distinct codes and names."""
     from toolkit.round import load_round
 
-    base = load_round(EXAMPLE)
+    base = load_round(EXAMPLES[level])
     sources = base.units_owing()
     units = []
     for i in range(n):
         k, src = divmod(i, len(sources))
         unit = sources[src]
         suffix = "" if k == 0 else f" {k + 1}"
-        units.append(
-            dataclasses.replace(unit, code=f"{i + 1:05d}", name=unit.name + suffix, short_name=unit.short_name + suffix)
-        )
+        units.append(_as(unit, f"{i + 1:05d}", unit.name + suffix, unit.short_name + suffix))
     return dataclasses.replace(base, id=f"{base.id}-bench-{n}", units=tuple(units))
 
 
@@ -239,9 +263,19 @@ def unit_edits(rnd, unit, seed: int, fault: str | None) -> list[dict]:
     return edits
 
 
+def _level(args) -> str:
+    return getattr(args, "level", None) or "district"
+
+
+def _sources(level: str) -> list[Path]:
+    return SOURCES if level == "district" else [EXAMPLES[level], *SOURCES[1:]]
+
+
 def _digest(args) -> str:
-    h = hashlib.sha256(f"{FILLER_VERSION}|{args.units}|{args.faulty}|{args.seed}".encode())
-    for p in SOURCES:
+    level = _level(args)
+    tag = "" if level == "district" else f"{level}|"  # a district round keeps the digest it always had
+    h = hashlib.sha256(f"{tag}{FILLER_VERSION}|{args.units}|{args.faulty}|{args.seed}".encode())
+    for p in _sources(level):
         h.update(p.name.encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:12]
@@ -251,7 +285,9 @@ def build_returns(args) -> tuple[Path, dict]:
     """The returns folder and facts about it; built once per source digest, then reused."""
     cache_root = Path(args.cache)
     key = _digest(args)
-    data = cache_root / f"validate-{args.units}-{key}"
+    level = _level(args)
+    prefix = "validate" if level == "district" else f"validate-{level}"
+    data = cache_root / f"{prefix}-{args.units}-{key}"
     info_path = data / "info.json"
     if info_path.exists() and not args.rebuild:
         return data, json.loads(info_path.read_text())
@@ -259,9 +295,9 @@ def build_returns(args) -> tuple[Path, dict]:
 
     cache_root.mkdir(parents=True, exist_ok=True)
     (cache_root / ".gitignore").write_text("*\n")
-    for old in cache_root.glob(f"validate-{args.units}-*"):
+    for old in cache_root.glob(f"{prefix}-{args.units}-*"):
         shutil.rmtree(old)
-    rnd = synthetic_round(args.units)
+    rnd = synthetic_round(args.units, level)
     t0 = time.perf_counter()
     templates = data / "templates"
     returns = data / "returns"
@@ -294,6 +330,8 @@ def build_returns(args) -> tuple[Path, dict]:
     (data / "round.pkl").write_bytes(pickle.dumps(rnd))
     files = sorted(returns.glob("*.xlsx"))
     info = {
+        "level": level,
+        "source_round": str(EXAMPLES[level].relative_to(ROOT)),
         "units": len(owing),
         "files": len(files),
         "bytes": sum(p.stat().st_size for p in files),
@@ -418,7 +456,7 @@ STAGES = [
 ]
 
 
-def _profile_summary(path: Path, top: int = 25) -> dict:
+def _profile_summary(path: Path, top: int = 25, stages_of: list[tuple[str, str | None, str]] | None = None) -> dict:
     import pstats
 
     st = pstats.Stats(str(path))
@@ -441,7 +479,7 @@ def _profile_summary(path: Path, top: int = 25) -> dict:
         ]
 
     stages = []
-    for name, file, func in STAGES:
+    for name, file, func in STAGES if stages_of is None else stages_of:
         ct = 0.0
         for (f, _line, fn), v in stats.items():
             if (fn == func or fn.endswith(f".{func}") or fn.endswith(f"'{func}'") or f"{func}'" in fn) and (
@@ -476,6 +514,12 @@ def _best(r: dict) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--units", type=int, default=700)
+    ap.add_argument(
+        "--level",
+        choices=sorted(EXAMPLES),
+        default="district",
+        help="district (bac-giang-2024) or commune (bac-ninh-2026)",
+    )
     ap.add_argument("--repeat", type=int, default=3, help="runs of validate and calamine per process")
     ap.add_argument("--openpyxl-repeat", type=int, default=1, help="runs of the (slow) openpyxl reader")
     ap.add_argument("--faulty", type=float, default=0.1, help="share of returns with one typical mistake")

@@ -71,7 +71,7 @@ class UnitStatus:
         return "ok" if self.on_time else "late"
 
 
-@dataclass
+@dataclass(slots=True)  # one per figure: hundreds of thousands in a commune round
 class TidyRow:
     unit_code: str
     unit_name: str
@@ -128,6 +128,7 @@ def consolidate(report: Report, rnd: Round | None = None) -> Consolidation:
     forms = available_forms()
     counted = report.counted()
     counted_by_unit = {s.unit_code: s for s in counted}
+    files_by_unit = _files_by_unit(report)
 
     totals: dict[str, FormTotals] = {}
     tidy: list[TidyRow] = []
@@ -136,15 +137,19 @@ def consolidate(report: Report, rnd: Round | None = None) -> Consolidation:
         if form.kind != "indicators":
             continue
         ft = FormTotals(form=form, units=[])
+        labels: dict[str, str] = {}  # indicator code -> label (Form.indicator is a linear search)
+        for ind in form.indicators:
+            labels.setdefault(ind.code, ind.label)
         for unit in rnd.units:
             if form_id not in unit.forms:
                 continue
             sub = counted_by_unit.get(unit.code)
             if sub is None or form_id not in sub.forms:
-                ft.excluded[unit.code] = _why_excluded(report, unit)
+                ft.excluded[unit.code] = _why_excluded(report, unit, files_by_unit.get(unit.code, []))
                 continue
             ft.units.append(unit.code)
             figures: dict[FigureKey, float] = {}
+            source, sha256 = sub.name, sub.sha256
             for v in sub.values:
                 if v.form != form_id or v.value is None:
                     continue
@@ -157,13 +162,13 @@ def consolidate(report: Report, rnd: Round | None = None) -> Consolidation:
                         unit.name,
                         form_id,
                         v.indicator,
-                        form.indicator(v.indicator).label,
+                        labels[v.indicator],
                         v.field,
                         v.period,
                         period_label.get(v.period, v.period),
                         v.value,
-                        sub.name,
-                        sub.sha256,
+                        source,
+                        sha256,
                         v.sheet,
                         v.cell,
                     )
@@ -178,14 +183,24 @@ def consolidate(report: Report, rnd: Round | None = None) -> Consolidation:
         report=report,
         forms=totals,
         schedule=_schedule(rnd, counted),
-        status=_status(rnd, report),
+        status=_status(rnd, report, files_by_unit),
         tidy=tidy,
         findings=[(s, f) for s in report.submissions for f in s.findings],
     )
 
 
-def _why_excluded(report: Report, unit: Unit) -> str:
-    files = [s for s in report.submissions if s.unit_code == unit.code]
+def _files_by_unit(report: Report) -> dict[str | None, list[Submission]]:
+    """Each unit's files in report order (one pass, rather than one scan of the report per unit)."""
+    out: dict[str | None, list[Submission]] = {}
+    for s in report.submissions:
+        out.setdefault(s.unit_code, []).append(s)
+    return out
+
+
+def _why_excluded(report: Report, unit: Unit, files: list[Submission] | None = None) -> str:
+    """Why ``unit``'s figures are not in; ``files``: its files in ``report`` when the caller has them."""
+    if files is None:
+        files = [s for s in report.submissions if s.unit_code == unit.code]
     if not files:
         return "chưa nộp"
     latest = [s for s in files if s.superseded_by is None] or files
@@ -199,8 +214,11 @@ def _why_excluded(report: Report, unit: Unit) -> str:
 
 def _schedule(rnd: Round, counted: list[Submission]) -> list[ScheduleEntry]:
     entries: list[ScheduleEntry] = []
+    units: dict[str, Unit] = {}  # code -> unit, the first of a code as Round.unit finds it
+    for u in rnd.units:
+        units.setdefault(u.code, u)
     for sub in counted:
-        unit = rnd.unit(sub.unit_code)
+        unit = units.get(str(sub.unit_code))
         for row in sub.schedule:
             if not row.used:
                 continue
@@ -240,10 +258,13 @@ def _schedule(rnd: Round, counted: list[Submission]) -> list[ScheduleEntry]:
         if e.date:
             by_date.setdefault(e.date, set()).add(e.unit_code)
     if rnd.inspection.one_team:
+        names_on: dict[dt.date, list[str]] = {}  # the units' names of a date, found once per date
         for e in entries:
             units = by_date.get(e.date) if e.date else None
             if units and len(units) > 1:
-                names = sorted({x.unit_name for x in entries if x.date == e.date})
+                if e.date not in names_on:
+                    names_on[e.date] = sorted({x.unit_name for x in entries if x.date == e.date})
+                names = names_on[e.date]
                 e.conflicts.append(
                     f"một đoàn kiểm tra nhưng ngày {e.date:%d/%m/%Y} có {len(units)} đơn vị: " + ", ".join(names)
                 )
@@ -264,10 +285,14 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _status(rnd: Round, report: Report) -> list[UnitStatus]:
+def _status(
+    rnd: Round, report: Report, files_by_unit: dict[str | None, list[Submission]] | None = None
+) -> list[UnitStatus]:
+    if files_by_unit is None:
+        files_by_unit = _files_by_unit(report)
     out = []
     for unit in rnd.units:
-        files = [s for s in report.submissions if s.unit_code == unit.code]
+        files = list(files_by_unit.get(unit.code, []))
         current = [s for s in files if s.superseded_by is None]
         sub = current[-1] if current else (files[-1] if files else None)
         received = sub.modified if sub else None

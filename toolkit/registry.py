@@ -61,6 +61,11 @@ STATE_LABELS = {
 
 FigureKey = tuple[str, str, str, int]  # (form, indicator, field, period position)
 
+# Page cache of a recording connection, in KiB (SQLite's default is 2 MiB). A round's accepted values are
+# replaced as a whole in one transaction: with the default cache, the B-trees of a district round (some 100,000
+# figures, 30 MB) no longer fit and every insert goes back to the disk; the cache only grows as pages are used.
+RECORD_CACHE_KIB = 65536
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY,
@@ -514,6 +519,9 @@ class Registry:
         at = now.isoformat(timespec="seconds")
         conn = self.conn
         period_index = {p.id: i for i, p in enumerate(rnd.periods)}
+        units = {}  # code -> unit, the first of a code as Round.unit finds it (a linear search)
+        for u in rnd.units:
+            units.setdefault(u.code, u)
 
         # One row per distinct content: a file copied twice into the inbox is one file (its current copy).
         by_key: dict[str, Submission] = {}
@@ -523,6 +531,7 @@ class Registry:
                 by_key[key] = s
         path_key = {str(s.path): _file_key(s) for s in report.submissions}
 
+        conn.execute(f"PRAGMA cache_size = -{RECORD_CACHE_KIB}")
         conn.execute("BEGIN IMMEDIATE")
         try:
             self._upsert_round(rnd)
@@ -623,7 +632,7 @@ class Registry:
             conn.execute("DELETE FROM accepted_values WHERE round_id = ?", (rnd.id,))
             rows, counted_units = [], []
             for s in report.counted():
-                unit = rnd.unit(s.unit_code) if s.unit_code else None
+                unit = units.get(str(s.unit_code)) if s.unit_code else None
                 if unit is None:
                     continue
                 counted_units.append(unit.code)

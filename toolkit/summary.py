@@ -113,9 +113,21 @@ def excluded_line(
     return f"Chưa tổng hợp {len(parts)} đơn vị: {'; '.join(parts)}."
 
 
+_UNIT_NAMES: tuple[Round, dict[str, str]] | None = None  # the last round's code -> name
+
+
 def _unit_name(rnd: Round, code: str) -> str:
-    unit = rnd.unit(code)
-    return unit.name if unit else code
+    """The unit's name, else its code. Looked up in a table of the round's names rather than with Round.unit (a
+    linear search): a commune round names its thousands of units several times over."""
+    global _UNIT_NAMES
+    cached = _UNIT_NAMES
+    if cached is None or cached[0] is not rnd:
+        names: dict[str, str] = {}
+        for unit in rnd.units:
+            names.setdefault(unit.code, unit.name)  # the first unit of a code, as Round.unit finds it
+        cached = _UNIT_NAMES = (rnd, names)
+    name = cached[1].get(str(code))
+    return code if name is None else name
 
 
 # -------------------------------------------------------------------------------------------------- styles
@@ -316,12 +328,13 @@ def _write_by_unit(wb, st: _SummaryStyles, cons: Consolidation) -> None:
             ws.write_string(r, 5, "Tỷ lệ" if ind.is_rate else form.field_labels[fld], st.unitcol)
             _fit_row(ws, r, [(ind.label, fixed[2][1] - 4 * ind.depth - 2)])
             kind = _kind(ind)
+            style = st.value(kind) if ft.units else None  # once per row (no format made for a row without units)
             for i, code in enumerate(ft.units):
                 if ind.is_rate:
                     value = ft.unit_rates.get(code, {}).get((ind.code, period))
                 else:
                     value = ft.by_unit.get(code, {}).get((ind.code, fld, period))
-                _number(ws, r, len(fixed) + i, value, st.value(kind), rate=ind.is_rate)
+                _number(ws, r, len(fixed) + i, value, style, rate=ind.is_rate)
             total = ft.rates.get((ind.code, period)) if ind.is_rate else ft.totals.get((ind.code, fld, period))
             _number(ws, r, last, total, st.value(kind, bold=True), rate=ind.is_rate, total=True)
             r += 1
@@ -539,15 +552,20 @@ def _write_data(wb, st: _SummaryStyles, cons: Consolidation) -> None:
     number = {
         k: wb.add_format({"font_name": FONT, "num_format": v}) for k, v in (("count", "#,##0"), ("money", "#,##0.00"))
     }
+    per_figure: dict[tuple[str, str, str], tuple[str, object]] = {}  # (form, indicator, field) -> label, format
     for r, t in enumerate(cons.tidy, start=1):
-        form = forms.get(t.form)
-        ind = form.indicator(t.indicator) if form else None
-        field_label = form.field_labels.get(t.field, t.field) if form else t.field
+        key = (t.form, t.indicator, t.field)
+        if key not in per_figure:
+            form = forms.get(t.form)
+            ind = form.indicator(t.indicator) if form else None
+            field_label = form.field_labels.get(t.field, t.field) if form else t.field
+            per_figure[key] = (field_label, number["money" if ind is not None and ind.value == "money" else "count"])
+        field_label, number_format = per_figure[key]
         for c, value in enumerate(
             (t.unit_code, t.unit_name, t.form, t.indicator, t.label, field_label, t.period_label)
         ):
             _text(ws, r, c, value, text)
-        ws.write_number(r, 7, t.value, number["money" if ind is not None and ind.value == "money" else "count"])
+        ws.write_number(r, 7, t.value, number_format)
         for c, value in enumerate((t.source_file, t.sha256, t.sheet, t.cell), start=8):
             _text(ws, r, c, value, text)
     ws.freeze_panes(1, 0)
