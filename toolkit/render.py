@@ -681,6 +681,21 @@ def _write_metadata(wb, st: _Styles, rnd: Round, unit: Unit, forms: list[Form]) 
             wb.set_custom_property(f"baocao:{key}", value)
 
 
+def new_workbook(path: str | Path) -> xlsxwriter.Workbook:
+    """An XlsxWriter workbook in the official font that never turns text into a number, formula or link:
+    text (above all text from a return) is always written as text."""
+    return xlsxwriter.Workbook(
+        str(path),
+        {
+            "strings_to_numbers": False,
+            "strings_to_formulas": False,
+            "strings_to_urls": False,
+            "in_memory": True,
+            "default_format_properties": {"font_name": FONT, "font_size": 12},
+        },
+    )
+
+
 def write_template(rnd: Round, unit: Unit, path: str | Path) -> Path:
     """Write one unit's template workbook atomically (temporary file, then rename)."""
     path = Path(path)
@@ -689,16 +704,7 @@ def write_template(rnd: Round, unit: Unit, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".xlsx", dir=path.parent)
     os.close(fd)
     try:
-        wb = xlsxwriter.Workbook(
-            tmp,
-            {
-                "strings_to_numbers": False,
-                "strings_to_formulas": False,
-                "strings_to_urls": False,
-                "in_memory": True,
-                "default_format_properties": {"font_name": FONT, "font_size": 12},
-            },
-        )
+        wb = new_workbook(tmp)
         wb.set_properties(
             {
                 "title": f"{rnd.title} – {unit.name}",

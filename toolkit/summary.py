@@ -37,6 +37,7 @@ from .render import (
     _write_signature,
     fmt_date,
     form_title,
+    new_workbook,
     periods_label,
     plan_line,
     write_indicator_rows,
@@ -662,16 +663,7 @@ def write_summary(cons: Consolidation, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".xlsx", dir=path.parent)
     os.close(fd)
     try:
-        wb = xlsxwriter.Workbook(
-            tmp,
-            {
-                "strings_to_numbers": False,
-                "strings_to_formulas": False,
-                "strings_to_urls": False,
-                "in_memory": True,
-                "default_format_properties": {"font_name": FONT, "font_size": 12},
-            },
-        )
+        wb = new_workbook(tmp)
         wb.set_properties(
             {
                 "title": f"Tổng hợp – {rnd.title}",
