@@ -21,7 +21,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 import yaml
-from support.returns import edits_for
+from support.returns import edits_for, type_into
 
 from toolkit.findings import WARNING
 from toolkit.forms import get_form
@@ -109,14 +109,7 @@ def fill(path: Path, rnd: Round, unit_code: str, overrides: dict[Override, float
     unit = rnd.unit(unit_code)
     wb = openpyxl.load_workbook(path)
     for form_id in unit.forms:
-        for e in edits_for(get_form(form_id), rnd, unit, seed=int(unit.code)):
-            ws = wb[e["sheet"]]
-            if "value" in e:
-                ws[e["cell"]] = e["value"]
-            elif "date" in e:
-                ws[e["cell"]] = dt.date.fromisoformat(e["date"])
-            else:
-                ws[e["cell"]] = e["text"]
+        type_into(wb, edits_for(get_form(form_id), rnd, unit, seed=int(unit.code)))
     for key, value in (overrides or {}).items():
         wb[get_form(key[0]).sheet][cell_of(rnd, key)] = value
     wb.save(path)

@@ -22,7 +22,7 @@ import openpyxl
 import pytest
 import yaml
 from click.testing import CliRunner
-from support.returns import edits_for
+from support.returns import edits_for, type_into
 
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient  # noqa: E402
@@ -61,14 +61,7 @@ def filled_return(rnd: Round, code: str, path: Path, overrides: dict | None = No
     write_template(rnd, unit, path)
     wb = openpyxl.load_workbook(path)
     for form_id in unit.forms:
-        for e in edits_for(get_form(form_id), rnd, unit, seed=int(code)):
-            ws = wb[e["sheet"]]
-            if "value" in e:
-                ws[e["cell"]] = e["value"]
-            elif "date" in e:
-                ws[e["cell"]] = dt.date.fromisoformat(e["date"])
-            else:
-                ws[e["cell"]] = e["text"]
+        type_into(wb, edits_for(get_form(form_id), rnd, unit, seed=int(code)))
     for key, value in (overrides or {}).items():
         wb[get_form(key[0]).sheet][cell_of(rnd, key)] = value
     wb.save(path)

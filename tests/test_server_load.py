@@ -21,7 +21,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 import yaml
-from support.returns import edits_for
+from support.returns import edits_for, type_into
 
 pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
@@ -55,14 +55,7 @@ def returns_for(rnd: Round, code: str, folder: Path, broken: bool) -> list[bytes
     wb = openpyxl.load_workbook(path)
     periods = tuple(p.id for p in rnd.periods)
     for form_id in unit.forms:
-        for e in edits_for(get_form(form_id), rnd, unit, seed=int(code)):
-            ws = wb[e["sheet"]]
-            if "value" in e:
-                ws[e["cell"]] = e["value"]
-            elif "date" in e:
-                ws[e["cell"]] = dt.date.fromisoformat(e["date"])
-            else:
-                ws[e["cell"]] = e["text"]
+        type_into(wb, edits_for(get_form(form_id), rnd, unit, seed=int(code)))
     if broken:  # nữ > tổng số
         layout = get_form("PL03").layout(periods)
         ws = wb[get_form("PL03").sheet]

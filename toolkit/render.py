@@ -320,6 +320,21 @@ def _indicator_plan(rules: FormRules, layout: Layout, labels: tuple[tuple[str, s
     return cells, checks, tuple(cross)
 
 
+def write_indicator_headings(ws, st: _Styles, rnd: Round, form: Form, layout: Layout) -> int:
+    """The two heading rows of an indicator form (STT, Chỉ tiêu, Đơn vị tính, period × Tổng số/Nam/Nữ), shared by
+    templates and the summary; returns the 0-based first heading row."""
+    h = HEADER_ROW - 1
+    ws.merge_range(h, 0, h + 1, 0, "STT", st.head)
+    ws.merge_range(h, 1, h + 1, 1, "Chỉ tiêu", st.head)
+    ws.merge_range(h, 2, h + 1, 2, "Đơn vị tính", st.head)
+    for period in rnd.periods:
+        c0 = layout.col_of[(period.id, FIELDS[0])] - 1
+        ws.merge_range(h, c0, h, c0 + len(FIELDS) - 1, period.label, st.head)
+        for i, fld in enumerate(FIELDS):
+            ws.write_string(h + 1, c0 + i, form.field_labels[fld], st.head)
+    return h
+
+
 def write_indicator_rows(ws, st: _Styles, form: Form, layout: Layout, last_col: int, values) -> None:
     """Section rows and the STT / label / unit columns of an indicator form (shared by templates and the
     summary); ``values(row, indicator)`` writes the indicator's value cells."""
@@ -350,15 +365,7 @@ def _write_indicator_sheet(wb, st: _Styles, rnd: Round, unit: Unit, form: Form) 
     check = layout.check_col - 1
     _write_header(ws, st, rnd, unit, form, last, f"Kỳ báo cáo: {periods_label(rnd)}")
 
-    h = HEADER_ROW - 1
-    ws.merge_range(h, 0, h + 1, 0, "STT", st.head)
-    ws.merge_range(h, 1, h + 1, 1, "Chỉ tiêu", st.head)
-    ws.merge_range(h, 2, h + 1, 2, "Đơn vị tính", st.head)
-    for period in rnd.periods:
-        c0 = layout.col_of[(period.id, FIELDS[0])] - 1
-        ws.merge_range(h, c0, h, c0 + len(FIELDS) - 1, period.label, st.head)
-        for i, fld in enumerate(FIELDS):
-            ws.write_string(h + 1, c0 + i, form.field_labels[fld], st.head)
+    h = write_indicator_headings(ws, st, rnd, form, layout)
     ws.merge_range(h, check, h + 1, check, "Kiểm tra", st.head)
     for col, mark in enumerate(["A", "B", "C"] + [str(i) for i in range(1, check - 2)] + ["D"]):
         ws.write_string(h + 2, col, f"({mark})" if col >= 3 and col < check else mark, st.numbering)

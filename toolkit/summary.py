@@ -23,7 +23,7 @@ import xlsxwriter.exceptions
 
 from .consolidate import Consolidation, FormTotals, _why_excluded
 from .findings import ERROR
-from .forms import FIELDS, HEADER_ROW, Form, Indicator, available_forms
+from .forms import HEADER_ROW, Form, Indicator, available_forms
 from .fsutil import publish
 from .render import (
     FIXED_TIME,
@@ -40,6 +40,7 @@ from .render import (
     new_workbook,
     periods_label,
     plan_line,
+    write_indicator_headings,
     write_indicator_rows,
 )
 from .round import Round
@@ -232,15 +233,7 @@ def _write_totals_sheet(wb, st: _SummaryStyles, cons: Consolidation, ft: FormTot
     ws.set_row(8, 17 * _lines(included_line(rnd, ft.units), sum(widths) * 1.1))
     _line(ws, st, 9, last, excluded_line(rnd, ft.excluded), sum(widths))
 
-    h = HEADER_ROW - 1
-    ws.merge_range(h, 0, h + 1, 0, "STT", st.head)
-    ws.merge_range(h, 1, h + 1, 1, "Chỉ tiêu", st.head)
-    ws.merge_range(h, 2, h + 1, 2, "Đơn vị tính", st.head)
-    for period in rnd.periods:
-        c0 = layout.col_of[(period.id, FIELDS[0])] - 1
-        ws.merge_range(h, c0, h, c0 + len(FIELDS) - 1, period.label, st.head)
-        for i, fld in enumerate(FIELDS):
-            ws.write_string(h + 1, c0 + i, form.field_labels[fld], st.head)
+    h = write_indicator_headings(ws, st, rnd, form, layout)
     for col, mark in enumerate(["A", "B", "C"] + [f"({i})" for i in range(1, last - 1)]):
         ws.write_string(h + 2, col, mark, st.numbering)
 

@@ -267,3 +267,16 @@ def next_weekday(d: dt.date) -> dt.date:
     while d.weekday() >= 5:
         d += dt.timedelta(days=1)
     return d
+
+
+def type_into(wb, edits: list[dict]) -> None:
+    """Type LibreOffice-style edits into an openpyxl workbook (a faster stand-in where the program is not
+    what a test is about)."""
+    for e in edits:
+        ws = wb[e["sheet"]]
+        if "value" in e:
+            ws[e["cell"]] = e["value"]
+        elif "date" in e:
+            ws[e["cell"]] = dt.date.fromisoformat(e["date"])
+        else:
+            ws[e["cell"]] = e["text"]
