@@ -454,7 +454,7 @@ def test_charts(filled: Round4, book: openpyxl.Workbook) -> None:
         f = filled.figures(code, "PL03")
         for j, per in enumerate(filled.periods, start=1):
             assert row[j] == half_up(f[("BG13", "female", per)] / f[("BG13", "total", per)] * 100)
-    top = next(i for i, r in enumerate(rows) if r[0] and str(r[0]).startswith("Số trẻ em bị đuối nước"))
+    top = next(i for i, r in enumerate(rows) if r[0] and str(r[0]).startswith(get_form("PL03").indicator("TE07").label))
     drowned_units = [u.code for u in filled.rnd.units if u.code in filled.counted_units("PL02") + units]
     assert [rows[top + 2 + i][0] for i in range(len(drowned_units))] == [
         filled.rnd.unit(c).short_name for c in drowned_units
