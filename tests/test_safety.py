@@ -11,6 +11,7 @@ import struct
 import subprocess
 import uuid
 import zipfile
+import zlib
 from hashlib import md5
 from pathlib import Path
 
@@ -793,3 +794,41 @@ def test_is_probably_workbook_for_encrypted_without_extension(good_xlsx, tmp_pat
     with open(good_xlsx, "rb") as src, open(path, "wb") as out:
         OOXMLFile(src).encrypt("1234", out)
     assert is_probably_workbook(path)
+
+
+# ------------------------------------------------------------------------ members read from the file's bytes
+
+
+def test_members_read_from_the_bytes_match_zipfile(good_xlsx, tmp_path):
+    stored = tmp_path / "stored.xlsx"
+    with zipfile.ZipFile(good_xlsx) as zin, zipfile.ZipFile(stored, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, zin.read(info.filename))
+    for path in (good_xlsx, stored):
+        result = inspect_workbook(path, keep_data=True)
+        assert result.ok and result.data == path.read_bytes()
+        with zipfile.ZipFile(path) as z:
+            assert set(result.members) == set(z.namelist())
+            for name in z.namelist():
+                assert safety.read_member(result.data, result.members[name]) == z.read(name)
+    assert inspect_workbook(good_xlsx).data is None  # only kept when asked for
+
+
+def test_a_damaged_member_is_not_returned_silently(good_xlsx):
+    result = inspect_workbook(good_xlsx, keep_data=True)
+    info = result.members["xl/worksheets/sheet1.xml"]
+    data = bytearray(result.data)
+    name_len, extra_len = struct.unpack_from("<HH", data, info.header_offset + 26)
+    start = info.header_offset + 30 + name_len + extra_len
+    data[start + info.compress_size // 2] ^= 0xFF  # flip a byte in the middle of the deflated data
+    with pytest.raises((zipfile.BadZipFile, zlib.error)):
+        safety.read_member(bytes(data), info)
+
+
+def test_doctype_in_a_stored_member_is_refused(good_xlsx, tmp_path):
+    bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><styleSheet>&a;</styleSheet>'
+    path = tmp_path / "stored-bomb.xlsx"
+    with zipfile.ZipFile(good_xlsx) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zout:
+        for info in zin.infolist():
+            zout.writestr(info.filename, bomb if info.filename == "xl/styles.xml" else zin.read(info.filename))
+    assert_refused(inspect_workbook(path), "file-unreadable", "DOCTYPE/ENTITY", "xl/styles.xml")

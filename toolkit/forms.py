@@ -9,7 +9,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 
 from openpyxl.utils import get_column_letter
@@ -121,7 +121,7 @@ class InputCell:
     col: int
     kind: str  # count | money | commune | date | session | text | phone
 
-    @property
+    @cached_property  # asked for every figure of every return
     def address(self) -> str:
         return f"{get_column_letter(self.col)}{self.row}"
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import io
+import operator
+import posixpath
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -24,7 +28,7 @@ from .forms import HEADER_ROW, Form, InputCell, available_forms
 from .normalize import convert_by_font, detect_legacy_font, normalise_text, parse_number_text
 from .render import GUIDE_SHEET, LIST_SHEET, META_SHEET, parse_cell_map
 from .round import Round
-from .safety import inspect_workbook
+from .safety import inspect_workbook, read_member
 from .text import fold as _fold_text
 from .text import fold_place as _fold_place_text
 
@@ -56,9 +60,9 @@ def split_cell(address: str) -> tuple[int, int]:
     return int(m.group(2)), col
 
 
-@dataclass
+@dataclass(slots=True)
 class Value:
-    """One input figure of an indicator form as read from the return."""
+    """One input figure of an indicator form as read from the return (slots: a round holds some 100,000)."""
 
     form: str
     sheet: str
@@ -69,6 +73,9 @@ class Value:
     value: float | None  # the number used; None when blank or unusable
     raw: Any = None
     status: str = "ok"  # ok | missing | invalid
+
+
+_value_tuple = operator.attrgetter(*Value.__slots__)
 
 
 @dataclass
@@ -110,7 +117,7 @@ class Submission:
         # Submissions cross process boundaries when many files are read in parallel: send each figure as a
         # plain tuple (several times faster to pickle than hundreds of small objects).
         state = dict(self.__dict__)
-        state["values"] = [tuple(v.__dict__.values()) for v in self.values]
+        state["values"] = list(map(_value_tuple, self.values))
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -186,68 +193,110 @@ class _ScanTarget:
         self.depth -= 1
 
 
-_FORMULA_CELL = re.compile(rb"<c\b([^>]*)>\s*<f\b[^>]*?(?:/>|>(.*?)</f>)", re.S)
-_REF_ATTR = re.compile(rb'\br="([A-Z]{1,3}[0-9]{1,7})"')
+_F_OPEN = re.compile(rb"<f[\s/>]")
+_REF_ATTR = re.compile(rb'\br\s*=\s*"([A-Z]{1,3}[0-9]{1,7})"')
+_TAG_END = frozenset(b" \t\r\n>")
 
 
 def _formula_cells(xml: bytes) -> dict[str, str]:
-    """Cell reference -> formula text, for every cell whose first child is ``<f>`` (as the schema orders it)."""
-    out: dict[str, str] = {}
-    for m in _FORMULA_CELL.finditer(xml):
-        ref = _REF_ATTR.search(m.group(1))
-        if ref and not m.group(1).endswith(b"/"):
-            # still XML-escaped: unescaped by formula_text() only for the few cells that matter
-            out[ref.group(1).decode()] = (m.group(2) or b"").decode("utf-8", "replace")
-    return out
+    """Cell reference -> formula text (still XML-escaped), for every cell whose first child is ``<f>``.
+
+    Found from the ``<f>`` elements, the rarer tag, back to their ``<c>``: a sheet has far fewer formulas than
+    cells, so this is several times faster than matching every cell.
+    """
+    refs: list[bytes] = []
+    texts: list[bytes] = []
+    for m in _F_OPEN.finditer(xml):
+        f = m.start()
+        c = xml.rfind(b"<c", 0, f)
+        while c >= 0 and xml[c + 2] not in _TAG_END:  # <col>, <cfRule>...: not a cell
+            c = xml.rfind(b"<c", 0, c)
+        if c < 0:
+            continue
+        gt = xml.find(b">", c, f)
+        if gt < 0 or xml[gt - 1] == 0x2F or xml[gt + 1 : f].strip():  # <c .../>, or <f> is not its first child
+            continue
+        ref = _REF_ATTR.search(xml, c + 2, gt)
+        if ref is None:
+            continue
+        f_end = xml.find(b">", f)
+        if f_end < 0:
+            continue
+        if xml[f_end - 1] == 0x2F:  # <f .../>: a shared formula's other cells
+            text = b""
+        else:
+            close = xml.find(b"</f>", f_end)
+            text = xml[f_end + 1 : close] if close >= 0 else b""
+        refs.append(ref.group(1))
+        texts.append(text)
+    if not refs:
+        return {}
+    # decoded in one go (a sheet has hundreds of formulas); unescaped later only for the few cells that matter
+    return dict(
+        zip(b"\n".join(refs).decode("ascii").split("\n"), b"\x00".join(texts).decode("utf-8", "replace").split("\x00"))
+    )
 
 
-def _scan_xlsx(path: Path, sheet_names: set[str]) -> dict[str, SheetScan]:
-    """Formulas and text-cell fonts of the named sheets (xlsx/xlsm only; the file passed the safety checks)."""
-    out: dict[str, SheetScan] = {}
+_FONT_NAME = re.compile(rb'<(?:\w+:)?name\s+val\s*=\s*"([^"]*)"')
+
+
+def _scan_xlsx(
+    path: Path, sheet_names: set[str], data: bytes | None = None, members: dict[str, zipfile.ZipInfo] | None = None
+) -> dict[str, SheetScan]:
+    """Formulas and text-cell fonts of the named sheets (xlsx/xlsm only; the file passed the safety checks).
+
+    ``data`` and ``members``: the file's bytes and zip directory, when the safety gate already read them; the
+    parts are then inflated straight from those bytes (:func:`toolkit.safety.read_member`)."""
+    if data is not None and members:
+        return _scan_parts(sheet_names, set(members), lambda name: read_member(data, members[name]))
     with zipfile.ZipFile(path) as z:
-        names = set(z.namelist())
-        wb = ET.fromstring(z.read("xl/workbook.xml"))
-        rels_path = "xl/_rels/workbook.xml.rels"
-        targets: dict[str, str] = {}
-        if rels_path in names:
-            for rel in ET.fromstring(z.read(rels_path)):
-                target = rel.get("Target", "")
-                target = target.lstrip("/") if target.startswith("/") else str(PurePosixPath("xl") / target)
-                targets[rel.get("Id", "")] = target
-        rid_attr = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
-        sheet_parts = {}
-        for s in wb.iter(f"{{{NS['m']}}}sheet"):
-            if s.get("name") in sheet_names:
-                sheet_parts[s.get("name")] = targets.get(s.get(rid_attr, ""))
-        fonts: list[str] = []
-        xf_font: list[int] = []
-        if "xl/styles.xml" in names:
-            styles = ET.fromstring(z.read("xl/styles.xml"))
-            font_el = styles.find("m:fonts", NS)
-            if font_el is not None:
-                for f in font_el.findall("m:font", NS):
-                    n = f.find("m:name", NS)
-                    fonts.append(n.get("val", "") if n is not None else "")
-            xfs = styles.find("m:cellXfs", NS)
-            if xfs is not None:
-                xf_font = [int(x.get("fontId", 0)) for x in xfs.findall("m:xf", NS)]
-        # Fonts matter only for TCVN3/VNI text; when no such font is in the styles, a regular-expression pass for
-        # formula cells over the (already size-checked) sheet XML is enough, and several times faster.
-        need_fonts = any(detect_legacy_font(f) for f in fonts)
-        for sheet, part in sheet_parts.items():
-            scan = SheetScan()
-            if not part or part not in names:
-                continue
-            if need_fonts:
-                parser = ET.XMLParser(target=_ScanTarget(scan, xf_font, fonts))
-                with z.open(part) as fh:
-                    while chunk := fh.read(1 << 16):
-                        parser.feed(chunk)
-                parser.close()
-            else:
-                scan.formulas = _formula_cells(z.read(part))
-                scan.escaped = True
-            out[sheet] = scan
+        return _scan_parts(sheet_names, set(z.namelist()), z.read)
+
+
+def _scan_parts(sheet_names: set[str], names: set[str], read: Callable[[str], bytes]) -> dict[str, SheetScan]:
+    out: dict[str, SheetScan] = {}
+    wb = ET.fromstring(read("xl/workbook.xml"))
+    rels_path = "xl/_rels/workbook.xml.rels"
+    targets: dict[str, str] = {}
+    if rels_path in names:
+        for rel in ET.fromstring(read(rels_path)):
+            target = rel.get("Target", "")
+            target = target.lstrip("/") if target.startswith("/") else posixpath.join("xl", target)
+            targets[rel.get("Id", "")] = target
+    rid_attr = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+    sheet_parts = {}
+    for s in wb.iter(f"{{{NS['m']}}}sheet"):
+        if s.get("name") in sheet_names:
+            sheet_parts[s.get("name")] = targets.get(s.get(rid_attr, ""))
+    # Fonts matter only for TCVN3/VNI text; when no such font is in the styles, a pass for formula cells over the
+    # (already size-checked) sheet XML is enough, and several times faster than parsing it.
+    fonts: list[str] = []
+    xf_font: list[int] = []
+    styles_xml = read("xl/styles.xml") if "xl/styles.xml" in names else b""
+    need_fonts = any(detect_legacy_font(n.decode("utf-8", "replace")) for n in set(_FONT_NAME.findall(styles_xml)))
+    if need_fonts:
+        styles = ET.fromstring(styles_xml)
+        font_el = styles.find("m:fonts", NS)
+        if font_el is not None:
+            for f in font_el.findall("m:font", NS):
+                n = f.find("m:name", NS)
+                fonts.append(n.get("val", "") if n is not None else "")
+        xfs = styles.find("m:cellXfs", NS)
+        if xfs is not None:
+            xf_font = [int(x.get("fontId", 0)) for x in xfs.findall("m:xf", NS)]
+    for sheet, part in sheet_parts.items():
+        scan = SheetScan()
+        if not part or part not in names:
+            continue
+        xml = read(part)
+        if need_fonts:
+            parser = ET.XMLParser(target=_ScanTarget(scan, xf_font, fonts))
+            parser.feed(xml)
+            parser.close()
+        else:
+            scan.formulas = _formula_cells(xml)
+            scan.escaped = True
+        out[sheet] = scan
     return out
 
 
@@ -261,11 +310,12 @@ class _Grid:
         self.rows = rows
 
     def get(self, row: int, col: int) -> Any:
-        if 1 <= row <= len(self.rows):
-            r = self.rows[row - 1]
-            if 1 <= col <= len(r):
-                v = r[col - 1]
-                return None if v == "" else v
+        if row >= 1 and col >= 1:
+            try:
+                v = self.rows[row - 1][col - 1]
+            except IndexError:
+                return None
+            return None if v == "" else v
         return None
 
     def text(self, row: int, col: int) -> str:
@@ -349,6 +399,9 @@ def _locate_rows(grid: _Grid, form: Form, expected: dict[str, int]) -> tuple[dic
     return found, moved
 
 
+_PERIOD_HEADING = re.compile(r"^(nam \d{4}|quy [ivx]+/\d{4}|\d{1,2}? ?thang.*\d{4})$")
+
+
 def _locate_columns(grid: _Grid, form: Form, rnd: Round, expected: dict[tuple[str, str], int]):
     """Where each (period, field) column is, found by the period and field headings."""
     found: dict[tuple[str, str], int] = {}
@@ -359,11 +412,14 @@ def _locate_columns(grid: _Grid, form: Form, rnd: Round, expected: dict[tuple[st
     heading_rows = range(max(1, HEADER_ROW - 4), HEADER_ROW + 4)
     for r in heading_rows:
         for c in range(1, (len(grid.rows[r - 1]) if r <= len(grid.rows) else 0) + 1):
-            key = fold(grid.text(r, c))
+            text = grid.text(r, c)
+            if not text:
+                continue
+            key = fold(text)
             period = period_keys.get(key)
             if period is None:
-                if re.match(r"^(nam \d{4}|quy [ivx]+/\d{4}|\d{1,2}? ?thang.*\d{4})$", key):
-                    unknown_periods.append(grid.text(r, c))
+                if _PERIOD_HEADING.match(key):
+                    unknown_periods.append(text)
                 continue
             for cc in range(c, c + 6):
                 fld = field_keys.get(fold(grid.text(r + 1, cc)))
@@ -599,16 +655,20 @@ def _read_indicator_form(
             )
         )
     formulas = scan.formulas if scan else {}
+    values, grid_rows, form_id = sub.values, grid.rows, form.id
     for c in cells:
         row = rows.get(c.indicator, c.row)
         col = cols.get((c.period, c.field), c.col)
         address = c.address if (row == c.row and col == c.col) else f"{col_letter(col)}{row}"
-        raw = grid.get(row, col)
+        try:
+            raw = grid_rows[row - 1][col - 1] if row >= 1 and col >= 1 else None
+        except IndexError:
+            raw = None
         if type(raw) is float and address not in formulas and (c.kind != "count" or raw.is_integer()):
             # the common case: a number typed into an input cell
-            sub.values.append(Value(form.id, sheet, address, c.indicator, c.field, c.period, raw, raw))
+            values.append(Value(form_id, sheet, address, c.indicator, c.field, c.period, raw, raw))
             continue
-        sub.values.append(_number(sub, c, address, sheet, raw, scan, form))
+        values.append(_number(sub, c, address, sheet, None if raw == "" else raw, scan, form))
 
 
 def _read_schedule_form(sub: Submission, form: Form, grid: _Grid, sheet: str, scan: SheetScan | None) -> None:
@@ -679,14 +739,14 @@ def _unit_from_labels(grids: list[_Grid], rnd: Round) -> str | None:
 def read_submission(path: str | Path, rnd: Round) -> Submission:
     """Read one returned workbook. Never raises for a bad workbook: problems become findings."""
     path = Path(path)
-    safety = inspect_workbook(path)
+    safety = inspect_workbook(path, keep_data=True)
     sub = Submission(path=path, size=safety.size, sha256=safety.sha256, modified=safety.modified, format=safety.format)
     if safety.finding is not None:
         sub.readable = False
         sub.findings.append(safety.finding)
         return sub
     try:
-        _read_workbook(sub, rnd)
+        _read_workbook(sub, rnd, safety.data, safety.members)
     except python_calamine.PasswordError:
         sub.readable = False
         sub.findings.append(
@@ -712,9 +772,14 @@ def read_submission(path: str | Path, rnd: Round) -> Submission:
     return sub
 
 
-def _read_workbook(sub: Submission, rnd: Round) -> None:
+def _read_workbook(
+    sub: Submission, rnd: Round, data: bytes | None = None, members: dict[str, zipfile.ZipInfo] | None = None
+) -> None:
     forms = available_forms()
-    wb = python_calamine.CalamineWorkbook.from_path(str(sub.path))
+    if data is not None:  # the bytes the safety gate read and hashed: what is read is what was checked
+        wb = python_calamine.CalamineWorkbook.from_filelike(io.BytesIO(data))
+    else:
+        wb = python_calamine.CalamineWorkbook.from_path(str(sub.path))
     try:
         names = wb.sheet_names
         meta = _read_metadata(wb) if META_SHEET in names else {}
@@ -772,7 +837,7 @@ def _read_workbook(sub: Submission, rnd: Round) -> None:
 
         scans: dict[str, SheetScan] = {}
         if sub.format in ("xlsx", "xlsm"):
-            scans = _scan_xlsx(sub.path, set(form_sheets.values()))
+            scans = _scan_xlsx(sub.path, set(form_sheets.values()), data, members)
 
         # Which unit, which round.
         _identify(sub, rnd, meta, [grid_of(s) for s in form_sheets.values()])

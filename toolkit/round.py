@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -85,10 +86,14 @@ class Round:
         return LEVELS[self.level]
 
     def unit(self, code: str) -> Unit | None:
+        return self._units_by_code.get(str(code))
+
+    @cached_property
+    def _units_by_code(self) -> dict[str, Unit]:
+        index: dict[str, Unit] = {}
         for unit in self.units:
-            if unit.code == str(code):
-                return unit
-        return None
+            index.setdefault(unit.code, unit)  # the first unit of a code, as a linear search finds it
+        return index
 
     def units_owing(self) -> list[Unit]:
         return [u for u in self.units if u.forms]

@@ -14,7 +14,8 @@ file *before* any workbook library touches it, with bounded time and memory:
 * an OLE (compound file) container is either a legacy ``.xls`` (checked for a ``FILEPASS`` record with
   msoffcrypto-tool) or an encrypted OOXML package (``EncryptionInfo`` + ``EncryptedPackage`` streams).
 
-The result carries the facts of the file (size, streamed SHA-256, modification time) and at most one
+The file is read once, into memory (it is at most ``max_bytes``), and inspected from those bytes. The result
+carries the facts of the file (size, SHA-256, modification time) and at most one
 finding (``file-unreadable`` or ``file-encrypted``); ``finding is None`` means the file may be parsed as
 ``format``.
 
@@ -27,12 +28,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import os
 import re
 import stat
 import struct
 import zipfile
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -186,6 +189,8 @@ class SafetyResult:
     sha256: str | None = None
     modified: dt.datetime | None = None
     kind: str | None = None
+    data: bytes | None = field(default=None, repr=False)  # the file's bytes, when asked for (``keep_data``)
+    members: dict[str, zipfile.ZipInfo] = field(default_factory=dict, repr=False)  # zip directory (``keep_data``)
 
     @property
     def ok(self) -> bool:
@@ -603,15 +608,58 @@ def _prolog_verdict(buf: bytes, final: bool) -> str:
         i = end + close
 
 
-def _scan_xml_prologs(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], path: Path) -> None:
+def _member_head(data: bytes, info: zipfile.ZipInfo, n: int) -> tuple[bytes, bool] | None:
+    """The first ``n`` bytes of a member inflated straight from the file's bytes, and whether that is the whole
+    member; ``None`` when the local header is not as expected or the data does not inflate (the caller then goes
+    through :mod:`zipfile`, which says what is wrong). Several times cheaper than ``ZipFile.open`` per member, and
+    the prolog of every part of every file is looked at."""
+    h = info.header_offset
+    if data[h : h + 4] != b"PK\x03\x04":
+        return None
+    name_len, extra_len = struct.unpack_from("<HH", data, h + 26)
+    start = h + 30 + name_len + extra_len
+    body = memoryview(data)[start : start + info.compress_size]
+    if info.compress_type == zipfile.ZIP_STORED:
+        return bytes(body[:n]), len(body) <= n
+    try:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        head = inflater.decompress(body, max(n, 1))  # (0 would mean no limit)
+    except zlib.error:
+        return None
+    return head, inflater.eof and not inflater.unconsumed_tail
+
+
+def read_member(data: bytes, info: zipfile.ZipInfo) -> bytes:
+    """A whole member of a zip that passed :func:`inspect_workbook`, inflated from the file's bytes.
+
+    Its size is bounded by the directory (checked by the gate) and its CRC is checked; anything unexpected goes
+    through :mod:`zipfile` instead, which raises ``BadZipFile`` (or ``zlib.error``) for a damaged member.
+    """
+    got = _member_head(data, info, info.file_size + 1)  # one byte more than declared: a lie shows
+    if got is not None and got[1] and len(got[0]) == info.file_size and zlib.crc32(got[0]) == info.CRC:
+        return got[0]
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        return zf.read(info)
+
+
+def _scan_xml_prologs(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], path: Path, data: bytes | None = None) -> None:
     """Read each part only until its root element starts; refuse any DOCTYPE/ENTITY declaration.
 
     Every member is looked at, whatever its name (a worksheet part may be called anything the content types
-    say); a binary member stops the scan at its first chunk.
+    say); a binary member stops the scan at its first chunk. With the file's bytes at hand, the first 512 bytes of
+    each member are inflated directly (:func:`_member_head`); a prolog longer than that, or a member that does
+    not inflate that way, is read through :mod:`zipfile` in 4 KB chunks.
     """
     for info in infos:
         if info.is_dir() or info.file_size == 0:
             continue
+        head = _member_head(data, info, 512) if data is not None else None
+        if head is not None:
+            verdict = _prolog_verdict(head[0], final=head[1])
+            if verdict == "dtd":
+                raise _dtd_reject(path, info.filename)
+            if verdict == "root":
+                continue
         buf = b""
         try:
             with zf.open(info) as member:
@@ -633,7 +681,16 @@ def _scan_xml_prologs(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], path: P
             raise _corrupt(path, "zip-corrupt", f"không giải nén được phần {info.filename}") from exc
 
 
-def _inspect_zip(path: Path, fh: BinaryIO, size: int, max_uncompressed: int, max_ratio: int, max_members: int) -> str:
+def _inspect_zip(
+    path: Path,
+    fh: BinaryIO,
+    size: int,
+    max_uncompressed: int,
+    max_ratio: int,
+    max_members: int,
+    data: bytes | None,
+    members: dict[str, zipfile.ZipInfo] | None = None,
+) -> str:
     try:
         count, cd_size, cd_offset = _zip_end_record(fh, size)
     except (ValueError, struct.error, OSError) as exc:
@@ -657,7 +714,9 @@ def _inspect_zip(path: Path, fh: BinaryIO, size: int, max_uncompressed: int, max
             )
         _check_directory(path, infos, size, getattr(zf, "start_dir", cd_offset), max_uncompressed, max_ratio)
         fmt = _identify_zip(path, zf, infos)
-        _scan_xml_prologs(zf, infos, path)
+        _scan_xml_prologs(zf, infos, path, data)
+        if members is not None:
+            members.update((info.filename, info) for info in infos)
         return fmt
 
 
@@ -745,12 +804,15 @@ def inspect_workbook(
     max_ratio: int = DEFAULT_MAX_RATIO,
     *,
     max_members: int = DEFAULT_MAX_MEMBERS,
+    keep_data: bool = False,
 ) -> SafetyResult:
     """Decide, before any parsing, whether ``path`` can be read and as which format.
 
     Never raises for a bad file: problems come back as ``result.finding`` (``file-unreadable`` or
-    ``file-encrypted``). Memory is bounded (the head, the zip directory, a few small parts, 4 KB chunks of
-    XML prologs); the file is read once in full only to hash it, and not at all when it exceeds ``max_bytes``.
+    ``file-encrypted``). The file is read once, whole, into memory (never more than ``max_bytes``; a bigger file
+    is refused from its size alone), hashed, and inspected from those bytes: the head, the zip directory, a few
+    small parts, the first 4 KB of every XML part. With ``keep_data`` the bytes of a file that may be parsed are
+    kept in ``result.data``, so that the reader does not read the file again.
     """
     path = Path(path)
     result = SafetyResult(path=path, format=None, finding=None)
@@ -762,10 +824,16 @@ def inspect_workbook(
         return result
     try:
         with fh:
-            facts = _facts_from_handle(fh, max_bytes)
+            facts, data = _read_facts(fh, max_bytes)
             result.size, result.sha256, result.modified = facts.size, facts.sha256, facts.modified
-            result.format = _inspect_handle(path, fh, facts.size, max_bytes, max_uncompressed, max_ratio, max_members)
+            source: BinaryIO = io.BytesIO(data) if data is not None else fh
+            members: dict[str, zipfile.ZipInfo] = {}
+            result.format = _inspect_handle(
+                path, source, facts.size, max_bytes, max_uncompressed, max_ratio, max_members, data, members
+            )
             result.kind = result.format
+            if keep_data:
+                result.data, result.members = data, members
     except _Reject as rej:
         result.format, result.kind = None, rej.kind
         result.finding = Finding(rej.code, rej.message)
@@ -782,8 +850,30 @@ def inspect_workbook(
     return result
 
 
+def _read_facts(fh: BinaryIO, max_bytes: int) -> tuple[FileFacts, bytes | None]:
+    """The file's facts and, when it is not bigger than ``max_bytes``, its bytes (hashed from them)."""
+    st = os.fstat(fh.fileno())
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(21, "Is a directory")
+    modified = dt.datetime.fromtimestamp(st.st_mtime)
+    if st.st_size > max_bytes:
+        return FileFacts(size=st.st_size, sha256=None, modified=modified), None
+    data = fh.read(max_bytes + 1)  # the size seen now, even if the file changed since fstat
+    if len(data) > max_bytes:
+        return FileFacts(size=len(data), sha256=None, modified=modified), None
+    return FileFacts(size=len(data), sha256=hashlib.sha256(data).hexdigest(), modified=modified), data
+
+
 def _inspect_handle(
-    path: Path, fh: BinaryIO, size: int, max_bytes: int, max_uncompressed: int, max_ratio: int, max_members: int
+    path: Path,
+    fh: BinaryIO,
+    size: int,
+    max_bytes: int,
+    max_uncompressed: int,
+    max_ratio: int,
+    max_members: int,
+    data: bytes | None = None,
+    members: dict[str, zipfile.ZipInfo] | None = None,
 ) -> str:
     if size == 0:
         raise _Reject(
@@ -801,7 +891,7 @@ def _inspect_handle(
     fh.seek(0)
     head = fh.read(8192)
     if head.startswith(ZIP_MAGICS):
-        return _inspect_zip(path, fh, size, max_uncompressed, max_ratio, max_members)
+        return _inspect_zip(path, fh, size, max_uncompressed, max_ratio, max_members, data, members)
     if head.startswith(OLE_MAGIC):
         return _inspect_ole(path, fh)
     if head.startswith(b"PK"):

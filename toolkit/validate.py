@@ -133,9 +133,17 @@ def received_times(paths: list[Path]) -> dict[Path, dt.datetime]:
     return out
 
 
-def _read_chunk(args: tuple[list[Path], Round]) -> list[Submission]:
-    paths, rnd = args
-    return [read_submission(p, rnd) for p in paths]
+_WORKER_ROUND: Round | None = None  # the round of a reading worker process, set once when it starts
+
+
+def _init_worker(rnd: Round) -> None:
+    global _WORKER_ROUND
+    _WORKER_ROUND = rnd
+
+
+def _read_chunk(paths: list[Path]) -> list[Submission]:
+    assert _WORKER_ROUND is not None
+    return [read_submission(p, _WORKER_ROUND) for p in paths]
 
 
 def read_all(
@@ -152,11 +160,16 @@ def read_all(
         return subs
     from concurrent.futures import ProcessPoolExecutor
 
-    size = max(8, -(-len(files) // (workers * 8)))
-    chunks = [files[i : i + size] for i in range(0, len(files), size)]
-    subs = []
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        for chunk, result in zip(chunks, pool.map(_read_chunk, [(c, rnd) for c in chunks])):
+    # The first file is read here: the forms, layouts and caches it loads are then inherited by the forked
+    # workers instead of being built again in each of them.
+    subs = [read_submission(files[0], rnd)]
+    if progress:
+        progress(files[0])
+    rest = files[1:]
+    size = max(8, -(-len(rest) // (workers * 8)))
+    chunks = [rest[i : i + size] for i in range(0, len(rest), size)]
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(rnd,)) as pool:
+        for chunk, result in zip(chunks, pool.map(_read_chunk, chunks)):
             subs.extend(result)
             if progress:
                 for path in chunk:
@@ -221,17 +234,24 @@ def _validate_indicators(group: list[Submission], form_id: str, periods: tuple[s
     cells = input_cells(form, periods)
     compiled = indicator_schema(form_id, periods)
     matrix = np.full((len(group), len(compiled.columns)), np.nan)
-    position = {k: i for i, k in enumerate(compiled.columns)}
-    lookups = []
+    position = {(cells[k].indicator, cells[k].field, cells[k].period): i for i, k in enumerate(compiled.columns)}
     for r, s in enumerate(group):
-        by_key = {}
+        row = matrix[r]
         for v in s.values:
-            if v.form == form_id:
-                key = column_key(v.indicator, v.field, v.period)
-                by_key[key] = v
-                if v.value is not None and key in position:
-                    matrix[r, position[key]] = v.value
-        lookups.append(by_key)
+            if v.value is not None and v.form == form_id:
+                i = position.get((v.indicator, v.field, v.period))
+                if i is not None:
+                    row[i] = v.value
+
+    lookups: dict[int, dict[str, Value]] = {}
+
+    def lookup(idx: int) -> dict[str, Value]:  # column -> figure, built only for the few rows that fail a check
+        if idx not in lookups:
+            lookups[idx] = {
+                column_key(v.indicator, v.field, v.period): v for v in group[idx].values if v.form == form_id
+            }
+        return lookups[idx]
+
     df = pd.DataFrame(matrix, columns=list(compiled.columns))
     df["_row"] = np.arange(len(group))
     failures = _failure_cases(compiled.schema, df)
@@ -243,7 +263,7 @@ def _validate_indicators(group: list[Submission], form_id: str, periods: tuple[s
             continue
         idx = int(idx)
         seen.add((idx, check))
-        sub, by_key = group[idx], lookups[idx]
+        sub, by_key = group[idx], lookup(idx)
         row = dict(zip(compiled.columns, matrix[idx]))
         if check.startswith("rule:"):
             for rule in compiled.failing_rules(check, row):
