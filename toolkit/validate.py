@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import math
 import os
 from collections.abc import Callable, Iterable
@@ -139,6 +141,9 @@ _WORKER_ROUND: Round | None = None  # the round of a reading worker process, set
 def _init_worker(rnd: Round) -> None:
     global _WORKER_ROUND
     _WORKER_ROUND = rnd
+    # Everything inherited from the parent (modules, forms, caches) is long-lived: keep the cyclic garbage
+    # collector from walking it again and again (and from copying its pages) while files are read.
+    gc.freeze()
 
 
 def _read_chunk(paths: list[Path]) -> list[Submission]:
@@ -168,13 +173,26 @@ def read_all(
     rest = files[1:]
     size = max(8, -(-len(rest) // (workers * 8)))
     chunks = [rest[i : i + size] for i in range(0, len(rest), size)]
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(rnd,)) as pool:
+    with _gc_paused(), ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(rnd,)) as pool:
         for chunk, result in zip(chunks, pool.map(_read_chunk, chunks)):
             subs.extend(result)
             if progress:
                 for path in chunk:
                     progress(path)
     return subs
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector: reading a round creates hundreds of thousands of small objects
+    (figures, unpickled from the workers), all kept and acyclic, and would trigger it over and over."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def validate_paths(
@@ -186,11 +204,12 @@ def validate_paths(
     """Read and validate files and folders (see :func:`collect_files`) against the round."""
     files = collect_files(paths)
     received = received_times(files)
-    subs = read_all(files, rnd, progress, workers)
-    for sub in subs:
-        if sub.path in received:
-            sub.modified = received[sub.path]
-    return validate_submissions(subs, rnd)
+    with _gc_paused():
+        subs = read_all(files, rnd, progress, workers)
+        for sub in subs:
+            if sub.path in received:
+                sub.modified = received[sub.path]
+        return validate_submissions(subs, rnd)
 
 
 def validate_submissions(subs: list[Submission], rnd: Round) -> Report:
