@@ -21,6 +21,7 @@ import openpyxl
 import pandas as pd
 import pytest
 import yaml
+from support import libreoffice as lo
 from support.returns import edits_for
 from support.workbook import cell_map, metadata
 
@@ -433,6 +434,21 @@ def test_tidy_table_traces_every_figure_to_its_cell(filled: Round4, book: openpy
         totals, _ = filled.expected_totals(form_id)
         for (code, fld, per), value in totals.items():
             assert pivot[(form_id, code, form.field_labels[fld], labels[per])] == pytest.approx(value, rel=1e-12)
+
+
+@pytest.mark.libreoffice
+def test_libreoffice_reads_the_same_figures_as_calamine(filled: Round4, frames: dict[str, pd.DataFrame]) -> None:
+    """The summary as a person opens it: LibreOffice shows every sheet, and every cell of the data table and of
+    the province totals holds what the stored values say (and what pandas reads)."""
+    n = len(filled.cons.tidy)
+    totals = frames["Tổng hợp PL03"]
+    ranges = {"Dữ liệu": f"A1:L{n + 1}", "Tổng hợp PL03": f"A1:I{len(totals)}"}
+    [result] = lo.run([{"input": str(filled.path), "arrays": [{"sheet": k, "range": v} for k, v in ranges.items()]}])
+    assert result["sheets"] == list(frames)
+    for (sheet, _), seen in zip(ranges.items(), result["arrays"]):
+        stored = frames[sheet].iloc[: len(seen), : len(seen[0])]
+        expected = [["" if pd.isna(v) else v for v in row] for row in stored.itertuples(index=False)]
+        assert seen == expected, sheet
 
 
 def test_charts(filled: Round4, book: openpyxl.Workbook) -> None:

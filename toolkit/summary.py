@@ -20,6 +20,7 @@ from pathlib import Path
 
 import xlsxwriter
 import xlsxwriter.exceptions
+import xlsxwriter.utility
 
 from .consolidate import Consolidation, FormTotals, _why_excluded
 from .findings import ERROR
@@ -525,43 +526,154 @@ def _write_findings(wb, st: _SummaryStyles, cons: Consolidation) -> None:
 # ----------------------------------------------------------------------------------------------- data
 
 
-def _write_data(wb, st: _SummaryStyles, cons: Consolidation) -> None:
+class _BulkSheet(_Sheet):
+    """A worksheet whose many body rows are handed over as ready ``<row>`` XML (``bulk_rows``, after the rows
+    written the usual way, which must all come before ``bulk_first_row``).
+
+    The tidy data table has some 100,000 rows of a dozen cells at province scale; through ``write_string``
+    XlsxWriter spends several microseconds per cell storing it and as many again writing it out, most of the
+    summary's time. Its strings still go through the workbook's shared string table (see :func:`_tidy_rows_xml`),
+    so the file is what XlsxWriter itself would write, cell for cell.
+    """
+
+    bulk_first_row = 0
+    bulk_rows: list[str] = []
+
+    def _write_rows(self) -> None:
+        last = self.dim_rowmax
+        if self.bulk_rows and last is not None and last >= self.bulk_first_row:
+            self.dim_rowmax = self.bulk_first_row - 1  # XlsxWriter writes its own rows, above the bulk
+            try:
+                super()._write_rows()
+            finally:
+                self.dim_rowmax = last
+            for chunk in self.bulk_rows:
+                self.fh.write(chunk)
+        else:
+            super()._write_rows()
+
+
+_COLUMN_LETTERS = [xlsxwriter.utility.xl_col_to_name(c) for c in range(len(DATA_COLUMNS))]
+_STR_MAX = 32767  # XlsxWriter (and Excel) keep at most this many characters of a cell's text
+
+
+def _tidy_rows_xml(ws: _BulkSheet, cons: Consolidation, text_xf: int, number_xf: dict[str, int]) -> list[str]:
+    """The ``<row>`` elements of the tidy table's body (sheet row 2 on), in chunks of 1,000 rows.
+
+    Each text goes into the shared string table once (XlsxWriter's own table, ``ws.str_table``); its cells refer
+    to it by index, as ``write_string`` would; an empty text is a blank cell in the text style; numbers are
+    written as XlsxWriter writes them (``%.16G``). The indices of a unit's texts and of a figure's texts are
+    looked up once per unit and once per figure, not per cell.
+    """
     forms = available_forms()
-    ws = wb.add_worksheet(DATA_SHEET, worksheet_class=_Sheet)
+    sst = ws.str_table
+    index: dict[str, int] = {}
+
+    def si(text: str) -> int:
+        i = index.get(text)
+        if i is None:
+            i = index[text] = sst._get_shared_string_index(text[:_STR_MAX])
+        return i
+
+    per_unit: dict[tuple, tuple] = {}  # (code, name, file, sha256) -> their indices (None: empty text)
+    per_figure: dict[tuple, tuple] = {}  # (form, indicator, label, field, period, sheet, cell) -> indices, number xf
+    field_labels: dict[tuple[str, str], tuple[str, int]] = {}
+    x = text_xf
+    chunks: list[str] = []
+    out: list[str] = []
+    string_cells = 0
+    for n, t in enumerate(cons.tidy, start=2):
+        ukey = (t.unit_code, t.unit_name, t.source_file, t.sha256)
+        u = per_unit.get(ukey)
+        if u is None:
+            u = per_unit[ukey] = tuple(si(v) if v else None for v in ukey)
+        fkey = (t.form, t.indicator, t.label, t.field, t.period_label, t.sheet, t.cell)
+        f = per_figure.get(fkey)
+        if f is None:
+            lkey = (t.form, t.indicator, t.field)
+            if lkey not in field_labels:
+                form = forms.get(t.form)
+                ind = form.indicator(t.indicator) if form else None
+                label = form.field_labels.get(t.field, t.field) if form else t.field
+                field_labels[lkey] = (
+                    label,
+                    number_xf["money" if ind is not None and ind.value == "money" else "count"],
+                )
+            label, num_xf = field_labels[lkey]
+            texts = (t.form, t.indicator, t.label, label, t.period_label, t.sheet, t.cell)
+            f = per_figure[fkey] = (*(si(v) if v else None for v in texts), num_xf)
+        if None in u or None in f:
+            out.append(_tidy_row_cells(n, x, u, f, t.value))
+            string_cells += sum(1 for i in (*u, *f[:7]) if i is not None)
+            continue
+        out.append(
+            f'<row r="{n}" spans="1:12"><c r="A{n}" s="{x}" t="s"><v>{u[0]}</v></c>'
+            f'<c r="B{n}" s="{x}" t="s"><v>{u[1]}</v></c><c r="C{n}" s="{x}" t="s"><v>{f[0]}</v></c>'
+            f'<c r="D{n}" s="{x}" t="s"><v>{f[1]}</v></c><c r="E{n}" s="{x}" t="s"><v>{f[2]}</v></c>'
+            f'<c r="F{n}" s="{x}" t="s"><v>{f[3]}</v></c><c r="G{n}" s="{x}" t="s"><v>{f[4]}</v></c>'
+            f'<c r="H{n}" s="{f[7]}"><v>{t.value:.16G}</v></c><c r="I{n}" s="{x}" t="s"><v>{u[2]}</v></c>'
+            f'<c r="J{n}" s="{x}" t="s"><v>{u[3]}</v></c><c r="K{n}" s="{x}" t="s"><v>{f[5]}</v></c>'
+            f'<c r="L{n}" s="{x}" t="s"><v>{f[6]}</v></c></row>'
+        )
+        string_cells += 11
+        if len(out) == 1000:
+            chunks.append("".join(out))
+            out = []
+    if out:
+        chunks.append("".join(out))
+    sst.count += string_cells - len(index)  # each distinct text was counted once by the table itself
+    return chunks
+
+
+def _tidy_row_cells(n: int, x: int, u: tuple, f: tuple, value: float) -> str:
+    """A tidy row with some empty texts (blank cells in the text style), cell by cell, in column order."""
+    strings = (u[0], u[1], f[0], f[1], f[2], f[3], f[4], None, u[2], u[3], f[5], f[6])
+    cells = [f'<row r="{n}" spans="1:12">']
+    for c, i in enumerate(strings):
+        ref = f"{_COLUMN_LETTERS[c]}{n}"
+        if c == 7:
+            cells.append(f'<c r="{ref}" s="{f[7]}"><v>{value:.16G}</v></c>')
+        elif i is None:
+            cells.append(f'<c r="{ref}" s="{x}"/>')
+        else:
+            cells.append(f'<c r="{ref}" s="{x}" t="s"><v>{i}</v></c>')
+    cells.append("</row>")
+    return "".join(cells)
+
+
+def _write_data(wb, st: _SummaryStyles, cons: Consolidation) -> None:
+    ws = wb.add_worksheet(DATA_SHEET, worksheet_class=_BulkSheet)
     n = len(cons.tidy)
+    last_col = len(DATA_COLUMNS) - 1
+    # The table is declared over its heading and first row, then stretched over all rows: XlsxWriter's check that
+    # a new table overlaps no other table or merged range records every cell of it (1.2 million at province
+    # scale: a second and some 200 MB), and this sheet holds nothing else.
     ws.add_table(
         0,
         0,
-        max(n, 1),
-        len(DATA_COLUMNS) - 1,
+        1,
+        last_col,
         {
             "name": DATA_TABLE,
             "style": "Table Style Medium 2",
             "columns": [{"header": h} for h, _ in DATA_COLUMNS],
         },
     )
+    table = ws.tables[-1]
+    whole = xlsxwriter.utility.xl_range(0, 0, max(n, 1), last_col)
+    assert table["range"] == table["a_range"] == table["autofilter"] == xlsxwriter.utility.xl_range(0, 0, 1, last_col)
+    table["range"] = table["a_range"] = table["autofilter"] = whole
     for c, (_, w) in enumerate(DATA_COLUMNS):
         ws.set_column(c, c, w)
-    text = st.plain
     number = {
         k: wb.add_format({"font_name": FONT, "num_format": v}) for k, v in (("count", "#,##0"), ("money", "#,##0.00"))
     }
-    per_figure: dict[tuple[str, str, str], tuple[str, object]] = {}  # (form, indicator, field) -> label, format
-    for r, t in enumerate(cons.tidy, start=1):
-        key = (t.form, t.indicator, t.field)
-        if key not in per_figure:
-            form = forms.get(t.form)
-            ind = form.indicator(t.indicator) if form else None
-            field_label = form.field_labels.get(t.field, t.field) if form else t.field
-            per_figure[key] = (field_label, number["money" if ind is not None and ind.value == "money" else "count"])
-        field_label, number_format = per_figure[key]
-        for c, value in enumerate(
-            (t.unit_code, t.unit_name, t.form, t.indicator, t.label, field_label, t.period_label)
-        ):
-            _text(ws, r, c, value, text)
-        ws.write_number(r, 7, t.value, number_format)
-        for c, value in enumerate((t.source_file, t.sha256, t.sheet, t.cell), start=8):
-            _text(ws, r, c, value, text)
+    if n:
+        ws.bulk_first_row = 1
+        ws.bulk_rows = _tidy_rows_xml(
+            ws, cons, st.plain._get_xf_index(), {k: f._get_xf_index() for k, f in number.items()}
+        )
+        ws._check_dimensions(n, last_col)
     ws.freeze_panes(1, 0)
     _working_page(ws, 0)
 
