@@ -170,3 +170,29 @@ def test_two_consolidations_at_once_do_not_corrupt_the_registry(tmp_path):
     db.close()
     with zipfile.ZipFile(tmp_path / "s0.xlsx") as a, zipfile.ZipFile(tmp_path / "s1.xlsx") as b:
         assert {n: a.read(n) for n in a.namelist()} == {n: b.read(n) for n in b.namelist()}
+
+
+@pytest.mark.parametrize("overlap", [True, False])
+def test_a_summary_that_fails_while_written_records_nothing(tmp_path, monkeypatch, overlap):
+    """The summary is written while the registry records the run; the run is committed only if it was written."""
+    import toolkit.pipeline as pipeline
+
+    def fail(cons, path):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(pipeline, "write_summary", fail)
+    reg, target = tmp_path / "r.sqlite", tmp_path / "tong-hop.xlsx"
+    with pytest.raises(pipeline.OutputError) as err:
+        pipeline.consolidate_inbox(INBOX, load_round(ROUND), target, reg, overlap=overlap)
+    assert str(err.value) == (
+        f"Không ghi được tệp tổng hợp {target}: Permission denied. "
+        "Hãy đóng tệp nếu đang mở trong Excel, hoặc chọn đường dẫn khác."
+    )
+    db = sqlite3.connect(reg)
+    assert [db.execute(f"select count(*) from {t}").fetchone()[0] for t in ("runs", "files", "accepted_values")] == [
+        0,
+        0,
+        0,
+    ]
+    db.close()
+    assert not target.exists()

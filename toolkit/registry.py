@@ -31,6 +31,7 @@ import os
 import socket
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -500,7 +501,13 @@ class Registry:
 
     # -- writing
 
-    def record(self, report: Report, rnd: Round, now: dt.datetime | None = None) -> RunRecord:
+    def record(
+        self,
+        report: Report,
+        rnd: Round,
+        now: dt.datetime | None = None,
+        before_commit: Callable[[], None] | None = None,
+    ) -> RunRecord:
         """Record one run of ``rnd`` (one transaction): its files, their findings and the accepted values.
 
         - every file seen is upserted by (round, sha256); ``first_seen`` is kept from the first run;
@@ -512,6 +519,9 @@ class Registry:
 
         Recording the same report again leaves ``files``, ``findings`` and ``accepted_values`` identical but
         for ``files.last_seen``; the run log grows by one row.
+
+        ``before_commit`` is called inside the transaction, after everything is written: when it raises, nothing
+        is recorded (the summary workbook is written meanwhile, and a run whose summary failed is not recorded).
         """
         if self.readonly:
             raise RegistryError(f"Sổ theo dõi {self.path} đang mở chỉ để đọc.")
@@ -629,7 +639,6 @@ class Registry:
                     )
 
             # The accepted values of the round: exactly the counted submissions' figures.
-            conn.execute("DELETE FROM accepted_values WHERE round_id = ?", (rnd.id,))
             rows, counted_units = [], []
             for s in report.counted():
                 unit = units.get(str(s.unit_code)) if s.unit_code else None
@@ -655,14 +664,7 @@ class Registry:
                             v.cell,
                         )
                     )
-            conn.executemany(
-                """
-                INSERT OR REPLACE INTO accepted_values (round_id, unit_code, form, indicator, field, period,
-                    period_index, value, sha256, sheet, cell)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """,
-                rows,
-            )
+            self._replace_accepted_values(rnd.id, rows)
 
             superseded = [
                 sha
@@ -696,6 +698,8 @@ class Registry:
                 ),
             )
             run_id = int(cur.lastrowid)
+            if before_commit is not None:
+                before_commit()
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -737,6 +741,38 @@ class Registry:
                     [{"code": u.code, "name": u.name, "forms": list(u.forms)} for u in rnd.units], ensure_ascii=False
                 ),
             ),
+        )
+
+    def _replace_accepted_values(self, round_id: str, rows: list[tuple]) -> None:
+        """Make the round's accepted values exactly ``rows``, writing only what changed: a re-run at the deadline
+        (the same inbox, or a few more files) rewrites a handful of the round's hundred thousand figures, not all
+        of them. New rows go in in key order (appending to the table's B-tree is the cheap case)."""
+        conn = self.conn
+        old = {
+            tuple(r[:6]): tuple(r[6:])
+            for r in conn.execute(
+                "SELECT round_id, unit_code, form, indicator, field, period, period_index, value, sha256, sheet, cell "
+                "FROM accepted_values WHERE round_id = ?",
+                (round_id,),
+            )
+        }
+        latest = {row[:6]: row for row in rows}  # one row per key, the last one (as INSERT OR REPLACE would keep)
+        changed = [row for key, row in latest.items() if old.get(key) != row[6:]]
+        gone = [key for key in old if key not in latest]
+        if gone:
+            conn.executemany(
+                "DELETE FROM accepted_values WHERE round_id = ? AND unit_code = ? AND form = ? AND indicator = ? "
+                "AND field = ? AND period = ?",
+                gone,
+            )
+        changed.sort()
+        conn.executemany(
+            """
+            INSERT OR REPLACE INTO accepted_values (round_id, unit_code, form, indicator, field, period,
+                period_index, value, sha256, sheet, cell)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            changed,
         )
 
     # -- reading
