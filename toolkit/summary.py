@@ -209,6 +209,105 @@ def _head_row(ws, st: _SummaryStyles, row: int, headings: list[tuple[str, float]
         ws.set_column(c, c, width)
 
 
+# ------------------------------------------------------------------------------------ rows as ready XML
+
+
+class _BulkSheet(_Sheet):
+    """A worksheet some of whose rows are handed over as ready ``<row>`` XML (:meth:`bulk_row`); XlsxWriter writes
+    its own rows around them, in row order.
+
+    The summary's big tables (the tidy data table, some 100,000 rows of a dozen cells at province scale, and the
+    indicator × unit matrix, a few hundred rows by as many units) would otherwise cost several microseconds a cell
+    to store through ``write_*`` and as many again to write out: most of the summary's time. Their texts still go
+    through the workbook's shared string table (:class:`_Cells`), so the file holds what XlsxWriter itself would
+    write, cell for cell.
+    """
+
+    _bulk: dict[int, str] | None = None
+
+    def bulk_row(self, row: int, xml: str, last_col: int) -> None:
+        """Row ``row`` (0-based) as a ``<row>`` element spanning columns 0..``last_col``; XlsxWriter holds no cell
+        or setting of that row."""
+        if self._bulk is None:
+            self._bulk = {}
+        assert not self.table.get(row) and row not in self.row_info, row
+        self._bulk[row] = xml
+        self._check_dimensions(row, 0)
+        self._check_dimensions(row, last_col)
+
+    def _write_rows(self) -> None:
+        bulk = self._bulk
+        if not bulk:
+            super()._write_rows()
+            return
+        first, last = self.dim_rowmin, self.dim_rowmax
+        start = first
+        try:
+            for row in sorted(bulk):
+                if row > start:  # XlsxWriter's own rows before this one
+                    self.dim_rowmin, self.dim_rowmax = start, row - 1
+                    super()._write_rows()
+                self.fh.write(bulk[row])
+                start = row + 1
+            if start <= last:
+                self.dim_rowmin, self.dim_rowmax = start, last
+                super()._write_rows()
+        finally:
+            self.dim_rowmin, self.dim_rowmax = first, last
+
+
+_STR_MAX = 32767  # UTF-16 units of text Excel keeps in a cell (XlsxWriter truncates to it)
+
+
+def _excel_text(text: str) -> str:
+    if len(text) > _STR_MAX // 2 and len(text.encode("utf-16-le")) > 2 * _STR_MAX:
+        return text.encode("utf-16-le")[: 2 * _STR_MAX].decode("utf-16-le", "ignore")
+    return text
+
+
+class _Cells:
+    """Cell XML for :class:`_BulkSheet` rows, as XlsxWriter writes it: a text is an index into the workbook's
+    shared string table (each distinct text looked up once), a number is written ``%.16G``, a blank cell carries
+    only its style."""
+
+    def __init__(self, ws: _BulkSheet) -> None:
+        self.sst = ws.str_table
+        self.index: dict[str, int] = {}
+        self.extra = 0  # string cells not yet counted by the table (it counts each distinct text once)
+
+    def si(self, text: str) -> int:
+        i = self.index.get(text)
+        if i is None:
+            i = self.index[text] = self.sst._get_shared_string_index(_excel_text(text))
+        return i
+
+    def text(self, ref: str, xf: int, text: str) -> str:
+        self.extra += 1
+        return f'<c r="{ref}" s="{xf}" t="s"><v>{self.si(text)}</v></c>'
+
+    @staticmethod
+    def number(ref: str, xf: int | None, value: float | None) -> str:
+        if value is None:
+            return f'<c r="{ref}" s="{xf}"/>' if xf is not None else ""
+        return (
+            f'<c r="{ref}" s="{xf}"><v>{value:.16G}</v></c>'
+            if xf is not None
+            else f'<c r="{ref}"><v>{value:.16G}</v></c>'
+        )
+
+    def done(self) -> None:
+        """Count every string cell in the table's total, as ``write_string`` would have."""
+        self.sst.count += self.extra - len(self.index)
+        self.extra = len(self.index)
+
+
+def _row_open(n: int, height: float | None = None) -> str:
+    """``<row>`` of Excel row ``n``, with a custom height in points given as ``set_row`` would store it."""
+    if height is None:
+        return f'<row r="{n}">'
+    return f'<row r="{n}" ht="{int(height * 4.0 / 3.0 + 0.5) * 0.75:.16g}" customHeight="1">'
+
+
 # ------------------------------------------------------------------------------------ province totals
 
 
@@ -264,7 +363,14 @@ def _number(ws, r: int, c: int, value: float | None, style, rate: bool = False, 
     if value is None:
         ws.write_blank(r, c, None, style)
     else:
-        ws.write_number(r, c, round1(value) if rate else (round(value, 6) if total else value), style)
+        ws.write_number(r, c, _shown(value, rate, total), style)
+
+
+def _shown(value: float | None, rate: bool = False, total: bool = False) -> float | None:
+    """The number stored for a figure (see :func:`_number`)."""
+    if value is None:
+        return None
+    return round1(value) if rate else (round(value, 6) if total else value)
 
 
 def _text(ws, r: int, c: int, value: str | None, style) -> None:
@@ -290,7 +396,9 @@ def _figure_rows(form: Form, periods: tuple[str, ...]):
 
 def _write_by_unit(wb, st: _SummaryStyles, cons: Consolidation) -> None:
     rnd = cons.round
-    ws = wb.add_worksheet(BY_UNIT_SHEET, worksheet_class=_Sheet)
+    ws = wb.add_worksheet(BY_UNIT_SHEET, worksheet_class=_BulkSheet)
+    cells = _Cells(ws)
+    letters: list[str] = []
     periods = tuple(p.id for p in rnd.periods)
     period_label = {p.id: p.label for p in rnd.periods}
     fixed = [("Mã", 9), ("STT", 5), ("Chỉ tiêu", 50), ("Đơn vị tính", 10), ("Kỳ", 12), ("Số liệu", 9)]
@@ -314,26 +422,39 @@ def _write_by_unit(wb, st: _SummaryStyles, cons: Consolidation) -> None:
         ws.merge_range(h, last, h + 1, last, "Toàn tỉnh", st.head)
         _fit_row(ws, h, [(_unit_name(rnd, code), 12) for code in ft.units])
         r = h + 2
+        while len(letters) <= last:
+            letters.append(xlsxwriter.utility.xl_col_to_name(len(letters)))
+        stt, unitcol = st.stt._get_xf_index(), st.unitcol._get_xf_index()
         for ind, fld, period in _figure_rows(form, periods):
-            ws.write_string(r, 0, ind.code, st.stt)
-            ws.write_string(r, 1, ind.stt, st.stt)
-            ws.write_string(r, 2, ind.label, st.label_indent if ind.depth else st.label)
-            ws.write_string(r, 3, ind.unit, st.unitcol)
-            ws.write_string(r, 4, period_label[period], st.unitcol)
-            ws.write_string(r, 5, "Tỷ lệ" if ind.is_rate else form.field_labels[fld], st.unitcol)
-            _fit_row(ws, r, [(ind.label, fixed[2][1] - 4 * ind.depth - 2)])
+            # Written as ready XML (see _BulkSheet): what write_string/write_number/set_row would store.
+            n = r + 1
+            lines = _lines(ind.label, fixed[2][1] - 4 * ind.depth - 2)
+            label_xf = (st.label_indent if ind.depth else st.label)._get_xf_index()
+            row = [
+                _row_open(n, 16.5 * lines if lines > 1 else None),
+                cells.text(f"A{n}", stt, ind.code),
+                cells.text(f"B{n}", stt, ind.stt),
+                cells.text(f"C{n}", label_xf, ind.label),
+                cells.text(f"D{n}", unitcol, ind.unit),
+                cells.text(f"E{n}", unitcol, period_label[period]),
+                cells.text(f"F{n}", unitcol, "Tỷ lệ" if ind.is_rate else form.field_labels[fld]),
+            ]
             kind = _kind(ind)
-            style = st.value(kind) if ft.units else None  # once per row (no format made for a row without units)
+            xf = st.value(kind)._get_xf_index() if ft.units else None  # (no format made for a row without units)
             for i, code in enumerate(ft.units):
                 if ind.is_rate:
-                    value = ft.unit_rates.get(code, {}).get((ind.code, period))
+                    value = _shown(ft.unit_rates.get(code, {}).get((ind.code, period)), rate=True)
                 else:
                     value = ft.by_unit.get(code, {}).get((ind.code, fld, period))
-                _number(ws, r, len(fixed) + i, value, style, rate=ind.is_rate)
+                row.append(cells.number(f"{letters[len(fixed) + i]}{n}", xf, value))
             total = ft.rates.get((ind.code, period)) if ind.is_rate else ft.totals.get((ind.code, fld, period))
-            _number(ws, r, last, total, st.value(kind, bold=True), rate=ind.is_rate, total=True)
+            total_xf = st.value(kind, bold=True)._get_xf_index()
+            row.append(cells.number(f"{letters[last]}{n}", total_xf, _shown(total, rate=ind.is_rate, total=True)))
+            row.append("</row>")
+            ws.bulk_row(r, "".join(row), last)
             r += 1
         r += 2
+    cells.done()
     ws.freeze_panes(0, 3)
     _working_page(ws)
 
@@ -526,63 +647,26 @@ def _write_findings(wb, st: _SummaryStyles, cons: Consolidation) -> None:
 # ----------------------------------------------------------------------------------------------- data
 
 
-class _BulkSheet(_Sheet):
-    """A worksheet whose many body rows are handed over as ready ``<row>`` XML (``bulk_rows``, after the rows
-    written the usual way, which must all come before ``bulk_first_row``).
-
-    The tidy data table has some 100,000 rows of a dozen cells at province scale; through ``write_string``
-    XlsxWriter spends several microseconds per cell storing it and as many again writing it out, most of the
-    summary's time. Its strings still go through the workbook's shared string table (see :func:`_tidy_rows_xml`),
-    so the file is what XlsxWriter itself would write, cell for cell.
-    """
-
-    bulk_first_row = 0
-    bulk_rows: list[str] = []
-
-    def _write_rows(self) -> None:
-        last = self.dim_rowmax
-        if self.bulk_rows and last is not None and last >= self.bulk_first_row:
-            self.dim_rowmax = self.bulk_first_row - 1  # XlsxWriter writes its own rows, above the bulk
-            try:
-                super()._write_rows()
-            finally:
-                self.dim_rowmax = last
-            for chunk in self.bulk_rows:
-                self.fh.write(chunk)
-        else:
-            super()._write_rows()
-
-
 _COLUMN_LETTERS = [xlsxwriter.utility.xl_col_to_name(c) for c in range(len(DATA_COLUMNS))]
-_STR_MAX = 32767  # XlsxWriter (and Excel) keep at most this many characters of a cell's text
 
 
-def _tidy_rows_xml(ws: _BulkSheet, cons: Consolidation, text_xf: int, number_xf: dict[str, int]) -> list[str]:
-    """The ``<row>`` elements of the tidy table's body (sheet row 2 on), in chunks of 1,000 rows.
+def _tidy_rows(ws: _BulkSheet, cons: Consolidation, text_xf: int, number_xf: dict[str, int]) -> None:
+    """The tidy table's body (sheet row 2 on) as ready rows of ``ws``.
 
-    Each text goes into the shared string table once (XlsxWriter's own table, ``ws.str_table``); its cells refer
-    to it by index, as ``write_string`` would; an empty text is a blank cell in the text style; numbers are
-    written as XlsxWriter writes them (``%.16G``). The indices of a unit's texts and of a figure's texts are
-    looked up once per unit and once per figure, not per cell.
+    Texts go through the shared string table (:class:`_Cells`), an empty text is a blank cell in the text style,
+    a figure is a number in its indicator's format. A unit's texts and a figure's texts are looked up once each.
     """
     forms = available_forms()
-    sst = ws.str_table
-    index: dict[str, int] = {}
-
-    def si(text: str) -> int:
-        i = index.get(text)
-        if i is None:
-            i = index[text] = sst._get_shared_string_index(text[:_STR_MAX])
-        return i
-
+    cells = _Cells(ws)
+    si = cells.si
+    last_col = len(DATA_COLUMNS) - 1
     per_unit: dict[tuple, tuple] = {}  # (code, name, file, sha256) -> their indices (None: empty text)
     per_figure: dict[tuple, tuple] = {}  # (form, indicator, label, field, period, sheet, cell) -> indices, number xf
-    field_labels: dict[tuple[str, str], tuple[str, int]] = {}
+    field_labels: dict[tuple[str, str, str], tuple[str, int]] = {}
     x = text_xf
-    chunks: list[str] = []
-    out: list[str] = []
-    string_cells = 0
-    for n, t in enumerate(cons.tidy, start=2):
+    strings = 0
+    for r, t in enumerate(cons.tidy, start=1):
+        n = r + 1
         ukey = (t.unit_code, t.unit_name, t.source_file, t.sha256)
         u = per_unit.get(ukey)
         if u is None:
@@ -603,30 +687,28 @@ def _tidy_rows_xml(ws: _BulkSheet, cons: Consolidation, text_xf: int, number_xf:
             texts = (t.form, t.indicator, t.label, label, t.period_label, t.sheet, t.cell)
             f = per_figure[fkey] = (*(si(v) if v else None for v in texts), num_xf)
         if None in u or None in f:
-            out.append(_tidy_row_cells(n, x, u, f, t.value))
-            string_cells += sum(1 for i in (*u, *f[:7]) if i is not None)
-            continue
-        out.append(
-            f'<row r="{n}" spans="1:12"><c r="A{n}" s="{x}" t="s"><v>{u[0]}</v></c>'
-            f'<c r="B{n}" s="{x}" t="s"><v>{u[1]}</v></c><c r="C{n}" s="{x}" t="s"><v>{f[0]}</v></c>'
-            f'<c r="D{n}" s="{x}" t="s"><v>{f[1]}</v></c><c r="E{n}" s="{x}" t="s"><v>{f[2]}</v></c>'
-            f'<c r="F{n}" s="{x}" t="s"><v>{f[3]}</v></c><c r="G{n}" s="{x}" t="s"><v>{f[4]}</v></c>'
-            f'<c r="H{n}" s="{f[7]}"><v>{t.value:.16G}</v></c><c r="I{n}" s="{x}" t="s"><v>{u[2]}</v></c>'
-            f'<c r="J{n}" s="{x}" t="s"><v>{u[3]}</v></c><c r="K{n}" s="{x}" t="s"><v>{f[5]}</v></c>'
-            f'<c r="L{n}" s="{x}" t="s"><v>{f[6]}</v></c></row>'
-        )
-        string_cells += 11
-        if len(out) == 1000:
-            chunks.append("".join(out))
-            out = []
-    if out:
-        chunks.append("".join(out))
-    sst.count += string_cells - len(index)  # each distinct text was counted once by the table itself
-    return chunks
+            xml, k = _tidy_row_cells(n, x, u, f, t.value)
+        else:
+            xml, k = (
+                (
+                    f'<row r="{n}" spans="1:12"><c r="A{n}" s="{x}" t="s"><v>{u[0]}</v></c>'
+                    f'<c r="B{n}" s="{x}" t="s"><v>{u[1]}</v></c><c r="C{n}" s="{x}" t="s"><v>{f[0]}</v></c>'
+                    f'<c r="D{n}" s="{x}" t="s"><v>{f[1]}</v></c><c r="E{n}" s="{x}" t="s"><v>{f[2]}</v></c>'
+                    f'<c r="F{n}" s="{x}" t="s"><v>{f[3]}</v></c><c r="G{n}" s="{x}" t="s"><v>{f[4]}</v></c>'
+                    f'<c r="H{n}" s="{f[7]}"><v>{t.value:.16G}</v></c><c r="I{n}" s="{x}" t="s"><v>{u[2]}</v></c>'
+                    f'<c r="J{n}" s="{x}" t="s"><v>{u[3]}</v></c><c r="K{n}" s="{x}" t="s"><v>{f[5]}</v></c>'
+                    f'<c r="L{n}" s="{x}" t="s"><v>{f[6]}</v></c></row>'
+                ),
+                11,
+            )
+        ws.bulk_row(r, xml, last_col)
+        strings += k
+    cells.extra += strings
+    cells.done()
 
 
-def _tidy_row_cells(n: int, x: int, u: tuple, f: tuple, value: float) -> str:
-    """A tidy row with some empty texts (blank cells in the text style), cell by cell, in column order."""
+def _tidy_row_cells(n: int, x: int, u: tuple, f: tuple, value: float) -> tuple[str, int]:
+    """A tidy row with some empty texts (blank cells in the text style), cell by cell; and its string count."""
     strings = (u[0], u[1], f[0], f[1], f[2], f[3], f[4], None, u[2], u[3], f[5], f[6])
     cells = [f'<row r="{n}" spans="1:12">']
     for c, i in enumerate(strings):
@@ -638,7 +720,7 @@ def _tidy_row_cells(n: int, x: int, u: tuple, f: tuple, value: float) -> str:
         else:
             cells.append(f'<c r="{ref}" s="{x}" t="s"><v>{i}</v></c>')
     cells.append("</row>")
-    return "".join(cells)
+    return "".join(cells), sum(1 for i in strings if i is not None)
 
 
 def _write_data(wb, st: _SummaryStyles, cons: Consolidation) -> None:
@@ -669,11 +751,7 @@ def _write_data(wb, st: _SummaryStyles, cons: Consolidation) -> None:
         k: wb.add_format({"font_name": FONT, "num_format": v}) for k, v in (("count", "#,##0"), ("money", "#,##0.00"))
     }
     if n:
-        ws.bulk_first_row = 1
-        ws.bulk_rows = _tidy_rows_xml(
-            ws, cons, st.plain._get_xf_index(), {k: f._get_xf_index() for k, f in number.items()}
-        )
-        ws._check_dimensions(n, last_col)
+        _tidy_rows(ws, cons, st.plain._get_xf_index(), {k: f._get_xf_index() for k, f in number.items()})
     ws.freeze_panes(1, 0)
     _working_page(ws, 0)
 
