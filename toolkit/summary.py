@@ -12,15 +12,19 @@ Sheets: ``Tổng hợp <form>`` (the province's totals in the form's own layout)
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import tempfile
+import threading
+import zipfile
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import xlsxwriter
 import xlsxwriter.exceptions
 import xlsxwriter.utility
+import xlsxwriter.workbook
 
 from .consolidate import Consolidation, FormTotals, _why_excluded
 from .findings import ERROR
@@ -223,32 +227,40 @@ class _BulkSheet(_Sheet):
     write, cell for cell.
     """
 
-    _bulk: dict[int, str] | None = None
+    _bulk: list[tuple[int, list[str]]] | None = None  # runs of consecutive rows: (first row, their XML)
 
     def bulk_row(self, row: int, xml: str, last_col: int) -> None:
         """Row ``row`` (0-based) as a ``<row>`` element spanning columns 0..``last_col``; XlsxWriter holds no cell
-        or setting of that row."""
+        or setting of that row. Rows are handed over in ascending order."""
         if self._bulk is None:
-            self._bulk = {}
-        assert not self.table.get(row) and row not in self.row_info, row
-        self._bulk[row] = xml
-        self._check_dimensions(row, 0)
-        self._check_dimensions(row, last_col)
+            self._bulk = []
+        runs = self._bulk
+        if runs and runs[-1][0] + len(runs[-1][1]) == row:
+            runs[-1][1].append(xml)
+            if row > self.dim_rowmax:
+                self.dim_rowmax = row
+        else:
+            assert not runs or row > runs[-1][0] + len(runs[-1][1]), "rows in ascending order"
+            runs.append((row, [xml]))
+            self._check_dimensions(row, 0)
+        if last_col > self.dim_colmax:
+            self._check_dimensions(row, last_col)
 
     def _write_rows(self) -> None:
-        bulk = self._bulk
-        if not bulk:
+        runs = self._bulk
+        if not runs:
             super()._write_rows()
             return
         first, last = self.dim_rowmin, self.dim_rowmax
         start = first
         try:
-            for row in sorted(bulk):
-                if row > start:  # XlsxWriter's own rows before this one
+            for row, xml in runs:
+                assert not any(self.table.get(r) or r in self.row_info for r in range(row, row + len(xml))), row
+                if row > start:  # XlsxWriter's own rows before this run
                     self.dim_rowmin, self.dim_rowmax = start, row - 1
                     super()._write_rows()
-                self.fh.write(bulk[row])
-                start = row + 1
+                self.fh.write("".join(xml))
+                start = row + len(xml)
             if start <= last:
                 self.dim_rowmin, self.dim_rowmax = start, last
                 super()._write_rows()
@@ -835,6 +847,38 @@ def _write_charts(wb, st: _SummaryStyles, cons: Consolidation) -> int:
 # ------------------------------------------------------------------------------------------- workbook
 
 
+class _FastZipInfo(zipfile.ZipInfo):
+    """A zip entry deflated at level 1: for the summary's tens of megabytes of sheet XML, a quarter of the time of
+    zlib's default level 6 for a file some 25% bigger (5.5 MB instead of 4.4 MB for 700 districts)."""
+
+    __slots__ = ()
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._compresslevel = 1
+
+
+_DEFLATE_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _fast_deflate():
+    """XlsxWriter names each part of the package with ``xlsxwriter.workbook.ZipInfo`` and has no option for the
+    compression level: while the summary is stored, that name is our level-1 entry. Should a later XlsxWriter
+    no longer use the name, the summary is simply deflated at the default level."""
+    with _DEFLATE_LOCK:
+        module = xlsxwriter.workbook
+        saved = getattr(module, "ZipInfo", None)
+        module.ZipInfo = _FastZipInfo
+        try:
+            yield
+        finally:
+            if saved is None:
+                del module.ZipInfo
+            else:
+                module.ZipInfo = saved
+
+
 def write_summary(cons: Consolidation, path: str | Path) -> Path:
     """Write the provincial summary workbook atomically (temporary file in the same folder, then rename).
 
@@ -871,7 +915,8 @@ def write_summary(cons: Consolidation, path: str | Path) -> Path:
         _write_charts(wb, st, cons)
         wb.worksheets()[0].activate()
         try:
-            wb.close()
+            with _fast_deflate():
+                wb.close()
         except xlsxwriter.exceptions.FileCreateError as exc:
             raise OSError(f"không ghi được tệp tổng hợp {path}: {exc}") from exc
         publish(tmp, path)
