@@ -205,8 +205,7 @@ def worker(spec: dict) -> dict:
         _instrument(steps, record, prof)
         summary, registry = Path(spec["summary"]), Path(spec["registry"])
         t0, c0 = time.perf_counter(), _cpu()
-        # under the profiler the summary and the registry run one after the other (cProfile sees one thread)
-        run = consolidate_inbox(inbox, rnd, summary, registry, overlap=mode != "profile")
+        run = consolidate_inbox(inbox, rnd, summary, registry)
         extra = {
             "report": run.report.summary(),
             "registry_run": record,

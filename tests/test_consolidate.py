@@ -172,9 +172,8 @@ def test_two_consolidations_at_once_do_not_corrupt_the_registry(tmp_path):
         assert {n: a.read(n) for n in a.namelist()} == {n: b.read(n) for n in b.namelist()}
 
 
-@pytest.mark.parametrize("overlap", [True, False])
-def test_a_summary_that_fails_while_written_records_nothing(tmp_path, monkeypatch, overlap):
-    """The summary is written while the registry records the run; the run is committed only if it was written."""
+def test_a_summary_that_fails_while_written_records_nothing(tmp_path, monkeypatch):
+    """The summary is written before the registry records the run: a summary that failed records nothing."""
     import toolkit.pipeline as pipeline
 
     def fail(cons, path):
@@ -183,7 +182,7 @@ def test_a_summary_that_fails_while_written_records_nothing(tmp_path, monkeypatc
     monkeypatch.setattr(pipeline, "write_summary", fail)
     reg, target = tmp_path / "r.sqlite", tmp_path / "tong-hop.xlsx"
     with pytest.raises(pipeline.OutputError) as err:
-        pipeline.consolidate_inbox(INBOX, load_round(ROUND), target, reg, overlap=overlap)
+        pipeline.consolidate_inbox(INBOX, load_round(ROUND), target, reg)
     assert str(err.value) == (
         f"Không ghi được tệp tổng hợp {target}: Permission denied. "
         "Hãy đóng tệp nếu đang mở trong Excel, hoặc chọn đường dẫn khác."

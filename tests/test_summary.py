@@ -540,3 +540,43 @@ def test_form_helpers() -> None:
     form: Form = get_form("PL03")
     assert summary.summary_sheet_name(form) == "Tổng hợp PL03"
     assert summary.round1(12.25) == 12.3 and summary.round1(12.35) == 12.4 and summary.round1(0.04) == 0.0
+
+
+def test_bulk_rows_interleave_with_xlsxwriter_rows(tmp_path: Path) -> None:
+    """Rows handed over as XML sit between XlsxWriter's own rows, in order, and read back like written ones."""
+    path = tmp_path / "bulk.xlsx"
+    wb = summary.new_workbook(path)
+    ws = wb.add_worksheet("S", worksheet_class=summary._BulkSheet)
+    bold = wb.add_format({"bold": True})
+    cells = summary._Cells(ws)
+    ws.write_string(0, 0, "tiêu đề", bold)
+    ws.set_row(3, 30)
+    ws.write_number(3, 1, 7, bold)
+    for r in (1, 2, 5, 6, 7):  # two runs: rows 2-3 and 6-8 (Excel numbering)
+        n = r + 1
+        tall = 33 if r == 6 else None
+        row = [summary._row_open(n, tall), cells.text(f"A{n}", 0, f"dòng {n}"), cells.number(f"C{n}", 0, n * 1.5)]
+        ws.bulk_row(r, "".join(row) + "</row>", 2)
+    cells.text("Z1", 0, "dòng 2")  # a string counted again (only the count grows)
+    cells.done()
+    ws.write_string(9, 0, '=HYPERLINK("x")', bold)  # text stays text after the bulk rows too
+    wb.close()
+    got = openpyxl.load_workbook(path)["S"]
+    assert [[c.value for c in row] for row in got.iter_rows(min_row=1, max_row=10, max_col=3)] == [
+        ["tiêu đề", None, None],
+        ["dòng 2", None, 3.0],
+        ["dòng 3", None, 4.5],
+        [None, 7, None],
+        [None, None, None],
+        ["dòng 6", None, 9.0],
+        ["dòng 7", None, 10.5],
+        ["dòng 8", None, 12.0],
+        [None, None, None],
+        ['=HYPERLINK("x")', None, None],
+    ]
+    assert got["A10"].data_type == "s"
+    assert got.row_dimensions[4].height == 30 and got.row_dimensions[7].height == 33
+    assert got.dimensions == "A1:C10"
+    with zipfile.ZipFile(path) as z:
+        sst = z.read("xl/sharedStrings.xml").decode()
+    assert 'count="8" uniqueCount="7"' in sst  # 2 written + 5 bulk + 1 counted again; 7 distinct texts

@@ -6,7 +6,6 @@ Library functions behind ``baocao consolidate`` and ``baocao demo`` (the CLI onl
 from __future__ import annotations
 
 import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -54,13 +53,12 @@ def consolidate_inbox(
     registry_path: str | Path | None = None,
     annotate_dir: str | Path | None = None,
     progress=None,
-    overlap: bool = True,
 ) -> ConsolidationRun:
     """Validate every file of the inbox, consolidate the usable ones, write the summary, record the registry.
 
-    The registry's transaction is committed only after the summary is written, so a summary that cannot be
-    written leaves the registry as it was. Raises OutputError when an output cannot be written. ``overlap``:
-    write the summary in a thread while the registry records the run (the default), else one after the other.
+    The summary is written before the registry records the run, so a summary that cannot be written leaves
+    the registry as it was. Raises OutputError when an output cannot be written. (Writing the summary in a
+    thread while the registry records was measured: no faster, both are Python-bound.)
     """
     inbox, summary_path = Path(inbox), Path(summary_path)
     check_writable_file(summary_path)
@@ -74,51 +72,20 @@ def consolidate_inbox(
     with Registry.open(registry_path) as registry:
         flag_large_changes(report, rnd, registry)
         cons = consolidate(report, rnd)
-        # The summary is written in a thread while the registry records the run (SQLite and zlib work without
-        # holding the interpreter, so the two overlap); the run is committed only once the summary is written.
-        writer = _SummaryWriter(cons, summary_path)
-        if overlap:
-            writer.start()
-        else:  # one after the other (profiling sees one thread)
-            writer.run()
         try:
-            registry.record(report, rnd, before_commit=writer.result)
-        finally:
-            if writer.ident is not None:
-                writer.join()
+            write_summary(cons, summary_path)
+        except OSError as exc:
+            raise OutputError(
+                f"Không ghi được tệp tổng hợp {summary_path}: {exc.strerror or exc}. "
+                "Hãy đóng tệp nếu đang mở trong Excel, hoặc chọn đường dẫn khác."
+            ) from exc
+        registry.record(report, rnd)
     annotated = []
     if annotate_dir:
         for sub in report.submissions:
             if sub.findings:
                 annotated.append(write_annotated(sub, annotate_dir))
     return ConsolidationRun(report, cons, summary_path, registry_path, annotated)
-
-
-class _SummaryWriter(threading.Thread):
-    """Writes the summary workbook; :meth:`result` waits for it and raises :class:`OutputError` if it failed."""
-
-    def __init__(self, cons: Consolidation, path: Path) -> None:
-        super().__init__(name="baocao-summary", daemon=True)
-        self.cons, self.path = cons, path
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            write_summary(self.cons, self.path)
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
-            self.error = exc
-
-    def result(self) -> None:
-        if self.is_alive() or self.ident is not None:
-            self.join()
-        exc = self.error
-        if isinstance(exc, OSError):
-            raise OutputError(
-                f"Không ghi được tệp tổng hợp {self.path}: {exc.strerror or exc}. "
-                "Hãy đóng tệp nếu đang mở trong Excel, hoặc chọn đường dẫn khác."
-            ) from exc
-        if exc is not None:
-            raise exc
 
 
 def demo_paths(out: str | Path) -> dict[str, Path]:

@@ -31,7 +31,6 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -501,13 +500,7 @@ class Registry:
 
     # -- writing
 
-    def record(
-        self,
-        report: Report,
-        rnd: Round,
-        now: dt.datetime | None = None,
-        before_commit: Callable[[], None] | None = None,
-    ) -> RunRecord:
+    def record(self, report: Report, rnd: Round, now: dt.datetime | None = None) -> RunRecord:
         """Record one run of ``rnd`` (one transaction): its files, their findings and the accepted values.
 
         - every file seen is upserted by (round, sha256); ``first_seen`` is kept from the first run;
@@ -519,9 +512,6 @@ class Registry:
 
         Recording the same report again leaves ``files``, ``findings`` and ``accepted_values`` identical but
         for ``files.last_seen``; the run log grows by one row.
-
-        ``before_commit`` is called inside the transaction, after everything is written: when it raises, nothing
-        is recorded (the summary workbook is written meanwhile, and a run whose summary failed is not recorded).
         """
         if self.readonly:
             raise RegistryError(f"Sổ theo dõi {self.path} đang mở chỉ để đọc.")
@@ -698,8 +688,6 @@ class Registry:
                 ),
             )
             run_id = int(cur.lastrowid)
-            if before_commit is not None:
-                before_commit()
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
