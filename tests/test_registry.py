@@ -306,7 +306,7 @@ def test_record_files_findings_and_accepted_values(report: Report, bac_giang_rou
 
     assert query(path, "PRAGMA foreign_key_check") == []
     assert query(path, "PRAGMA journal_mode") == [("wal",)]
-    assert query(path, "SELECT version FROM schema_version") == [(1,)]
+    assert query(path, "SELECT version FROM schema_version") == [(2,)]
     log = query(path, "SELECT round_id, at, files, new_files, counted, value_count, errors, warnings FROM runs")
     assert log == [(rnd.id, now.isoformat(), 9, 9, len(counted), run.values, report.errors, report.warnings)]
 
@@ -592,3 +592,25 @@ def test_a_broken_or_newer_registry_is_a_clear_error(tmp_path: Path) -> None:
             with pytest.raises(RegistryError, match="phiên bản baocao mới hơn") as exc:
                 Registry.open(newer, timeout=0.2, readonly=readonly)
             assert not isinstance(exc.value, RegistryBusy)
+
+
+def test_a_version_1_registry_is_migrated_and_keeps_its_figures(
+    report: Report, bac_giang_round: Round, tmp_path: Path
+) -> None:
+    path = tmp_path / "v1.sqlite"
+    with Registry.open(path) as reg:
+        reg.record(report, bac_giang_round)
+        assert reg.conn.execute("PRAGMA foreign_keys").fetchone() == (1,)  # back on after recording
+    values = query(path, "SELECT * FROM accepted_values ORDER BY unit_code, form, indicator, field, period")
+    assert values
+    conn = sqlite3.connect(path)  # as version 1 left it: the index of accepted values by file
+    with conn:
+        conn.execute("CREATE INDEX accepted_values_by_file ON accepted_values(round_id, sha256)")
+        conn.execute("DELETE FROM schema_version")
+        conn.execute("INSERT INTO schema_version VALUES (1, '2026-01-01T00:00:00')")
+    conn.close()
+    with Registry.open(path):
+        pass
+    assert query(path, "SELECT MAX(version) FROM schema_version") == [(2,)]
+    assert query(path, "SELECT name FROM sqlite_master WHERE name = 'accepted_values_by_file'") == []
+    assert query(path, "SELECT * FROM accepted_values ORDER BY unit_code, form, indicator, field, period") == values
