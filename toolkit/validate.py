@@ -248,6 +248,16 @@ def _failure_cases(schema, df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns=["schema_context", "column", "check", "index"])
 
 
+def _failed_rows(failures: pd.DataFrame) -> list[tuple[int, str]]:
+    """(row, check) of the failure cases, once each, in order. A row-level check over a frame reports one case
+    per column of each failing row (hundreds for an indicator form): drop those repeats before looping."""
+    if failures.empty:
+        return []
+    pairs = pd.DataFrame({"index": failures["index"], "check": failures["check"].astype(str)})
+    pairs = pairs.dropna(subset=["index"]).drop_duplicates()
+    return [(int(i), c) for i, c in zip(pairs["index"], pairs["check"])]
+
+
 def _validate_indicators(group: list[Submission], form_id: str, periods: tuple[str, ...], rnd: Round) -> None:
     form = available_forms()[form_id]
     cells = input_cells(form, periods)
@@ -275,13 +285,7 @@ def _validate_indicators(group: list[Submission], form_id: str, periods: tuple[s
     df["_row"] = np.arange(len(group))
     failures = _failure_cases(compiled.schema, df)
     period_label = {p.id: p.label for p in rnd.periods}
-    seen: set[tuple[int, str]] = set()
-    for rec in failures.to_dict("records"):
-        idx, check = rec.get("index"), str(rec.get("check"))
-        if idx is None or (isinstance(idx, float) and math.isnan(idx)) or (int(idx), check) in seen:
-            continue
-        idx = int(idx)
-        seen.add((idx, check))
+    for idx, check in _failed_rows(failures):
         sub, by_key = group[idx], lookup(idx)
         row = dict(zip(compiled.columns, matrix[idx]))
         if check.startswith("rule:"):
@@ -388,16 +392,8 @@ def _validate_schedules(group: list[Submission], rnd: Round, form_id: str) -> No
     df = pd.DataFrame(records)
     failures = _failure_cases(schedule_schema(rnd, form_id), df)
     window = f"{rnd.inspection.start:%d/%m/%Y} – {rnd.inspection.end:%d/%m/%Y}"
-    seen: set[tuple[int, str]] = set()
-    for rec in failures.to_dict("records"):
-        idx = rec.get("index")
-        if idx is None or (isinstance(idx, float) and math.isnan(idx)):
-            continue
-        check = str(rec.get("check"))
-        if (int(idx), check) in seen:
-            continue
-        seen.add((int(idx), check))
-        s, row = where[int(idx)]
+    for idx, check in _failed_rows(failures):
+        s, row = where[idx]
         code, _, kind = check.partition(":")
         if kind:
             col = form.column(code)
