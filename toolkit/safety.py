@@ -858,7 +858,9 @@ def _read_facts(fh: BinaryIO, max_bytes: int) -> tuple[FileFacts, bytes | None]:
     modified = dt.datetime.fromtimestamp(st.st_mtime)
     if st.st_size > max_bytes:
         return FileFacts(size=st.st_size, sha256=None, modified=modified), None
-    data = fh.read(max_bytes + 1)  # the size seen now, even if the file changed since fstat
+    data = fh.read(st.st_size + 1)  # (not read(max_bytes + 1): that would allocate max_bytes for every file)
+    if len(data) > st.st_size:  # the file grew since fstat: what it holds now, up to the limit
+        data += fh.read(max_bytes + 1 - len(data))
     if len(data) > max_bytes:
         return FileFacts(size=len(data), sha256=None, modified=modified), None
     return FileFacts(size=len(data), sha256=hashlib.sha256(data).hexdigest(), modified=modified), data
