@@ -374,6 +374,15 @@ def _guess_form(grid: _Grid, sheet_name: str, forms: dict[str, Form]) -> Form | 
 
 def _locate_rows(grid: _Grid, form: Form, expected: dict[str, int]) -> tuple[dict[str, int], list[str]]:
     """Where each indicator's row is, found by its label in column B (in order: labels may repeat)."""
+    # The common case, decided without folding every row: each label on its expected row, in order.
+    last = 0
+    for ind in form.indicators:
+        exp = expected.get(ind.code)
+        if exp is None or exp <= last or fold(grid.text(exp, 2)) != fold(ind.label):
+            break
+        last = exp
+    else:
+        return {ind.code: expected[ind.code] for ind in form.indicators}, []
     found: dict[str, int] = {}
     moved: list[str] = []
     labels = [fold(grid.text(r, 2)) for r in range(1, len(grid.rows) + 1)]
@@ -402,8 +411,22 @@ def _locate_rows(grid: _Grid, form: Form, expected: dict[str, int]) -> tuple[dic
 _PERIOD_HEADING = re.compile(r"^(nam \d{4}|quy [ivx]+/\d{4}|\d{1,2}? ?thang.*\d{4})$")
 
 
+def _headings_in_place(grid: _Grid, form: Form, rnd: Round, expected: dict[tuple[str, str], int]) -> bool:
+    """Whether every (period, field) heading is where the template put it: the period's label above its first
+    column (row HEADER_ROW), each field's label under it (the next row)."""
+    first: dict[str, int] = {}
+    for (period, fld), col in expected.items():
+        if fold(grid.text(HEADER_ROW + 1, col)) != fold(form.field_labels.get(fld, "\x00")):
+            return False
+        first[period] = min(first.get(period, col), col)
+    labels = {p.id: fold(p.label) for p in rnd.periods}
+    return all(p in labels and fold(grid.text(HEADER_ROW, col)) == labels[p] for p, col in first.items())
+
+
 def _locate_columns(grid: _Grid, form: Form, rnd: Round, expected: dict[tuple[str, str], int]):
     """Where each (period, field) column is, found by the period and field headings."""
+    if expected and _headings_in_place(grid, form, rnd, expected):  # the common case
+        return dict(expected), [], []
     found: dict[tuple[str, str], int] = {}
     moved: list[str] = []
     unknown_periods: list[str] = []
