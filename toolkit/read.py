@@ -206,7 +206,8 @@ def _formula_cells(xml: bytes) -> dict[str, str]:
     """
     refs: list[bytes] = []
     texts: list[bytes] = []
-    for m in _F_OPEN.finditer(xml):
+    end = xml.rfind(b"</sheetData>")  # cells end there; data validations and conditional formats follow
+    for m in _F_OPEN.finditer(xml, 0, end if end >= 0 else len(xml)):
         f = m.start()
         c = xml.rfind(b"<c", 0, f)
         while c >= 0 and xml[c + 2] not in _TAG_END:  # <col>, <cfRule>...: not a cell

@@ -18,6 +18,7 @@ import os
 import tempfile
 import threading
 import zipfile
+from collections.abc import Callable, Iterable
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -227,24 +228,36 @@ class _BulkSheet(_Sheet):
     write, cell for cell.
     """
 
-    _bulk: list[tuple[int, list[str]]] | None = None  # runs of consecutive rows: (first row, their XML)
+    # runs of consecutive rows: [first row, number of rows, their XML (a list, or a function making it at close)]
+    _bulk: list[list] | None = None
 
     def bulk_row(self, row: int, xml: str, last_col: int) -> None:
         """Row ``row`` (0-based) as a ``<row>`` element spanning columns 0..``last_col``; XlsxWriter holds no cell
         or setting of that row. Rows are handed over in ascending order."""
+        runs = self._bulk
+        if runs and isinstance(runs[-1][2], list) and runs[-1][0] + runs[-1][1] == row:
+            runs[-1][2].append(xml)
+            runs[-1][1] += 1
+            self.dim_rowmax = max(self.dim_rowmax, row)
+            if last_col > self.dim_colmax:
+                self._check_dimensions(row, last_col)
+            return
+        self._add_run(row, 1, [xml], last_col)
+
+    def bulk_rows(self, first: int, count: int, last_col: int, rows: Callable[[], Iterable[str]]) -> None:
+        """Rows ``first``..``first + count - 1`` as ``<row>`` elements that ``rows()`` yields when the sheet is
+        written (at close): the XML of a big table is never held whole in memory but once, in XlsxWriter's
+        buffer. Anything ``rows`` puts in the shared string table must already be there."""
+        self._add_run(first, count, rows, last_col)
+
+    def _add_run(self, first: int, count: int, source, last_col: int) -> None:
         if self._bulk is None:
             self._bulk = []
         runs = self._bulk
-        if runs and runs[-1][0] + len(runs[-1][1]) == row:
-            runs[-1][1].append(xml)
-            if row > self.dim_rowmax:
-                self.dim_rowmax = row
-        else:
-            assert not runs or row > runs[-1][0] + len(runs[-1][1]), "rows in ascending order"
-            runs.append((row, [xml]))
-            self._check_dimensions(row, 0)
-        if last_col > self.dim_colmax:
-            self._check_dimensions(row, last_col)
+        assert not runs or first >= runs[-1][0] + runs[-1][1], "rows in ascending order"
+        runs.append([first, count, source])
+        self._check_dimensions(first, 0)
+        self._check_dimensions(first + count - 1, last_col)
 
     def _write_rows(self) -> None:
         runs = self._bulk
@@ -253,14 +266,19 @@ class _BulkSheet(_Sheet):
             return
         first, last = self.dim_rowmin, self.dim_rowmax
         start = first
+        write = self.fh.write
         try:
-            for row, xml in runs:
-                assert not any(self.table.get(r) or r in self.row_info for r in range(row, row + len(xml))), row
+            for row, count, source in runs:
+                assert not any(self.table.get(r) or r in self.row_info for r in range(row, row + count)), row
                 if row > start:  # XlsxWriter's own rows before this run
                     self.dim_rowmin, self.dim_rowmax = start, row - 1
                     super()._write_rows()
-                self.fh.write("".join(xml))
-                start = row + len(xml)
+                written = 0
+                for xml in source() if callable(source) else source:
+                    write(xml)
+                    written += 1
+                assert written == count, (row, count, written)
+                start = row + count
             if start <= last:
                 self.dim_rowmin, self.dim_rowmax = start, last
                 super()._write_rows()
@@ -663,22 +681,21 @@ _COLUMN_LETTERS = [xlsxwriter.utility.xl_col_to_name(c) for c in range(len(DATA_
 
 
 def _tidy_rows(ws: _BulkSheet, cons: Consolidation, text_xf: int, number_xf: dict[str, int]) -> None:
-    """The tidy table's body (sheet row 2 on) as ready rows of ``ws``.
+    """The tidy table's body (sheet row 2 on) as rows of ``ws`` made when it is written (:meth:`bulk_rows`).
 
     Texts go through the shared string table (:class:`_Cells`), an empty text is a blank cell in the text style,
-    a figure is a number in its indicator's format. A unit's texts and a figure's texts are looked up once each.
+    a figure is a number in its indicator's format. A unit's texts and a figure's texts are looked up once each,
+    here, so that the table is complete before the workbook is stored.
     """
     forms = available_forms()
     cells = _Cells(ws)
     si = cells.si
-    last_col = len(DATA_COLUMNS) - 1
     per_unit: dict[tuple, tuple] = {}  # (code, name, file, sha256) -> their indices (None: empty text)
     per_figure: dict[tuple, tuple] = {}  # (form, indicator, label, field, period, sheet, cell) -> indices, number xf
     field_labels: dict[tuple[str, str, str], tuple[str, int]] = {}
-    x = text_xf
+    refs: list[tuple[tuple, tuple]] = []  # per row: (unit indices, figure indices)
     strings = 0
-    for r, t in enumerate(cons.tidy, start=1):
-        n = r + 1
+    for t in cons.tidy:
         ukey = (t.unit_code, t.unit_name, t.source_file, t.sha256)
         u = per_unit.get(ukey)
         if u is None:
@@ -698,25 +715,28 @@ def _tidy_rows(ws: _BulkSheet, cons: Consolidation, text_xf: int, number_xf: dic
             label, num_xf = field_labels[lkey]
             texts = (t.form, t.indicator, t.label, label, t.period_label, t.sheet, t.cell)
             f = per_figure[fkey] = (*(si(v) if v else None for v in texts), num_xf)
-        if None in u or None in f:
-            xml, k = _tidy_row_cells(n, x, u, f, t.value)
-        else:
-            xml, k = (
-                (
-                    f'<row r="{n}" spans="1:12"><c r="A{n}" s="{x}" t="s"><v>{u[0]}</v></c>'
-                    f'<c r="B{n}" s="{x}" t="s"><v>{u[1]}</v></c><c r="C{n}" s="{x}" t="s"><v>{f[0]}</v></c>'
-                    f'<c r="D{n}" s="{x}" t="s"><v>{f[1]}</v></c><c r="E{n}" s="{x}" t="s"><v>{f[2]}</v></c>'
-                    f'<c r="F{n}" s="{x}" t="s"><v>{f[3]}</v></c><c r="G{n}" s="{x}" t="s"><v>{f[4]}</v></c>'
-                    f'<c r="H{n}" s="{f[7]}"><v>{t.value:.16G}</v></c><c r="I{n}" s="{x}" t="s"><v>{u[2]}</v></c>'
-                    f'<c r="J{n}" s="{x}" t="s"><v>{u[3]}</v></c><c r="K{n}" s="{x}" t="s"><v>{f[5]}</v></c>'
-                    f'<c r="L{n}" s="{x}" t="s"><v>{f[6]}</v></c></row>'
-                ),
-                11,
-            )
-        ws.bulk_row(r, xml, last_col)
-        strings += k
+        refs.append((u, f))
+        strings += sum(1 for i in u if i is not None) + sum(1 for i in f[:7] if i is not None)
     cells.extra += strings
     cells.done()
+
+    def rows() -> Iterable[str]:
+        x = text_xf
+        for n, (t, (u, f)) in enumerate(zip(cons.tidy, refs), start=2):
+            if None in u or None in f:
+                yield _tidy_row_cells(n, x, u, f, t.value)[0]
+                continue
+            yield (
+                f'<row r="{n}" spans="1:12"><c r="A{n}" s="{x}" t="s"><v>{u[0]}</v></c>'
+                f'<c r="B{n}" s="{x}" t="s"><v>{u[1]}</v></c><c r="C{n}" s="{x}" t="s"><v>{f[0]}</v></c>'
+                f'<c r="D{n}" s="{x}" t="s"><v>{f[1]}</v></c><c r="E{n}" s="{x}" t="s"><v>{f[2]}</v></c>'
+                f'<c r="F{n}" s="{x}" t="s"><v>{f[3]}</v></c><c r="G{n}" s="{x}" t="s"><v>{f[4]}</v></c>'
+                f'<c r="H{n}" s="{f[7]}"><v>{t.value:.16G}</v></c><c r="I{n}" s="{x}" t="s"><v>{u[2]}</v></c>'
+                f'<c r="J{n}" s="{x}" t="s"><v>{u[3]}</v></c><c r="K{n}" s="{x}" t="s"><v>{f[5]}</v></c>'
+                f'<c r="L{n}" s="{x}" t="s"><v>{f[6]}</v></c></row>'
+            )
+
+    ws.bulk_rows(1, len(refs), len(DATA_COLUMNS) - 1, rows)
 
 
 def _tidy_row_cells(n: int, x: int, u: tuple, f: tuple, value: float) -> tuple[str, int]:
