@@ -694,12 +694,14 @@ def _tidy_rows(ws: _BulkSheet, cons: Consolidation, text_xf: int, number_xf: dic
     per_figure: dict[tuple, tuple] = {}  # (form, indicator, label, field, period, sheet, cell) -> indices, number xf
     field_labels: dict[tuple[str, str, str], tuple[str, int]] = {}
     refs: list[tuple[tuple, tuple]] = []  # per row: (unit indices, figure indices)
+    texts_of: dict[int, int] = {}  # id of an indices tuple -> how many texts (not None) it has
     strings = 0
     for t in cons.tidy:
         ukey = (t.unit_code, t.unit_name, t.source_file, t.sha256)
         u = per_unit.get(ukey)
         if u is None:
             u = per_unit[ukey] = tuple(si(v) if v else None for v in ukey)
+            texts_of[id(u)] = sum(1 for i in u if i is not None)
         fkey = (t.form, t.indicator, t.label, t.field, t.period_label, t.sheet, t.cell)
         f = per_figure.get(fkey)
         if f is None:
@@ -715,8 +717,9 @@ def _tidy_rows(ws: _BulkSheet, cons: Consolidation, text_xf: int, number_xf: dic
             label, num_xf = field_labels[lkey]
             texts = (t.form, t.indicator, t.label, label, t.period_label, t.sheet, t.cell)
             f = per_figure[fkey] = (*(si(v) if v else None for v in texts), num_xf)
+            texts_of[id(f)] = sum(1 for i in f[:7] if i is not None)
         refs.append((u, f))
-        strings += sum(1 for i in u if i is not None) + sum(1 for i in f[:7] if i is not None)
+        strings += texts_of[id(u)] + texts_of[id(f)]
     cells.extra += strings
     cells.done()
 
