@@ -171,8 +171,14 @@ def read_all(
     if progress:
         progress(files[0])
     rest = files[1:]
-    size = max(8, -(-len(rest) // (workers * 8)))
-    chunks = [rest[i : i + size] for i in range(0, len(rest), size)]
+    # Chunks shrink as the work runs out (guided scheduling): big ones first, few round trips; small ones last,
+    # so that no worker is left alone with a long chunk at the end.
+    chunks: list[list[Path]] = []
+    i = 0
+    while i < len(rest):
+        size = max(4, (len(rest) - i) // (workers * 3))
+        chunks.append(rest[i : i + size])
+        i += size
     with _gc_paused(), ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, initargs=(rnd,)) as pool:
         for chunk, result in zip(chunks, pool.map(_read_chunk, chunks)):
             subs.extend(result)
