@@ -53,3 +53,37 @@ def test_no_formula_no_cells():
     assert (
         _formula_cells(b'<worksheet><sheetData><row r="1"><c r="A1"><v>1</v></c></row></sheetData></worksheet>') == {}
     )
+
+
+def test_another_periods_heading_beside_the_template_columns_is_a_round_mismatch(
+    bac_giang_round, templates_dir, tmp_path
+):
+    """Headings in place (the quick path) do not hide a column headed with another round's period."""
+    import openpyxl
+
+    from toolkit.read import read_submission
+
+    unit = bac_giang_round.units_owing()[0]
+    wb = openpyxl.load_workbook(templates_dir / f"{unit.file_stem}.xlsx")
+    wb["PL03"]["L11"] = "Năm 2019"
+    wb.save(tmp_path / f"{unit.file_stem}.xlsx")
+    codes = [f.code for f in read_submission(tmp_path / f"{unit.file_stem}.xlsx", bac_giang_round).findings]
+    assert "round-mismatch" in codes
+    wb["PL03"]["L11"] = None
+    wb.save(tmp_path / "clean.xlsx")
+    assert "round-mismatch" not in [f.code for f in read_submission(tmp_path / "clean.xlsx", bac_giang_round).findings]
+
+
+def test_formula_scan_of_malformed_sheets():
+    """<f> with no cell, unclosed ones, formulas after other tags: what is a formula cell is found, nothing else
+    (each search is bounded by the previous <f>, so such sheets cost time linear in their size)."""
+
+    def scan(body: bytes) -> dict[str, str]:
+        return _formula_cells(b"<worksheet><sheetData><row>" + body + b"</row></sheetData></worksheet>")
+
+    assert scan(b"<f/>" * 1000) == {}
+    assert scan(b"<f " * 1000) == {}
+    assert scan(b'<c r="B2"><f>A1</f></c>' + b"<f/>" * 1000) == {"B2": "A1"}
+    assert scan(b"<col/><f>x</f>" * 1000) == {}
+    assert scan(b'<c r="A1"><f>' * 3) == {"A1": ""}  # unclosed: the cell is a formula cell, its text unknown
+    assert scan(b'<c r="C3"><f>"a\x00b"</f></c><c r="D3"><f>1</f></c>') == {"C3": '"a\x00b"', "D3": "1"}

@@ -832,3 +832,34 @@ def test_doctype_in_a_stored_member_is_refused(good_xlsx, tmp_path):
         for info in zin.infolist():
             zout.writestr(info.filename, bomb if info.filename == "xl/styles.xml" else zin.read(info.filename))
     assert_refused(inspect_workbook(path), "file-unreadable", "DOCTYPE/ENTITY", "xl/styles.xml")
+
+
+def _central_entries(data: bytes) -> list[int]:
+    out, at = [], data.find(b"PK\x01\x02")
+    while at >= 0:
+        out.append(at)
+        at = data.find(b"PK\x01\x02", at + 4)
+    return out
+
+
+def test_members_over_the_same_bytes_are_refused(good_xlsx, tmp_path):
+    data = bytearray(good_xlsx.read_bytes())
+    first, second = _central_entries(bytes(data))[:2]
+    struct.pack_into("<I", data, second + 42, struct.unpack_from("<I", data, first + 42)[0])
+    path = tmp_path / "chong.xlsx"
+    path.write_bytes(bytes(data))
+    result = inspect_workbook(path)
+    assert result.kind == "zip-overlap"
+    assert_refused(result, "file-unreadable", "chồng lên nhau")
+
+
+def test_a_local_header_naming_another_part_is_refused(good_xlsx, tmp_path):
+    data = bytearray(good_xlsx.read_bytes())
+    at = 0  # the first local header starts the file
+    assert data[:4] == b"PK\x03\x04"
+    name_len = struct.unpack_from("<H", data, at + 26)[0]
+    assert name_len > 1
+    data[at + 30] = ord("Z") if data[at + 30] != ord("Z") else ord("Y")  # its name, one letter changed
+    path = tmp_path / "ten-khac.xlsx"
+    path.write_bytes(bytes(data))
+    assert_refused(inspect_workbook(path), "file-unreadable")

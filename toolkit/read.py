@@ -202,16 +202,21 @@ def _formula_cells(xml: bytes) -> dict[str, str]:
     """Cell reference -> formula text (still XML-escaped), for every cell whose first child is ``<f>``.
 
     Found from the ``<f>`` elements, the rarer tag, back to their ``<c>``: a sheet has far fewer formulas than
-    cells, so this is several times faster than matching every cell.
+    cells, so this is several times faster than matching every cell. Linear in the size of the sheet whatever it
+    holds: a search back never goes past the previous ``<f>`` (a cell holds one formula), and searches forward
+    that failed once are not repeated.
     """
     refs: list[bytes] = []
     texts: list[bytes] = []
     end = xml.rfind(b"</sheetData>")  # cells end there; data validations and conditional formats follow
+    lo = 0  # where the previous <f> was: this one's cell starts after it
+    closing = True  # whether a "</f>" may still come
     for m in _F_OPEN.finditer(xml, 0, end if end >= 0 else len(xml)):
         f = m.start()
-        c = xml.rfind(b"<c", 0, f)
+        floor, lo = lo, f + 2
+        c = xml.rfind(b"<c", floor, f)
         while c >= 0 and xml[c + 2] not in _TAG_END:  # <col>, <cfRule>...: not a cell
-            c = xml.rfind(b"<c", 0, c)
+            c = xml.rfind(b"<c", floor, c)
         if c < 0:
             continue
         gt = xml.find(b">", c, f)
@@ -222,23 +227,26 @@ def _formula_cells(xml: bytes) -> dict[str, str]:
             continue
         f_end = xml.find(b">", f)
         if f_end < 0:
-            continue
+            break  # no tag ends after this one: malformed, and so is every later <f>
         if xml[f_end - 1] == 0x2F:  # <f .../>: a shared formula's other cells
             text = b""
         else:
-            close = xml.find(b"</f>", f_end)
+            close = xml.find(b"</f>", f_end) if closing else -1
+            closing = close >= 0
             text = xml[f_end + 1 : close] if close >= 0 else b""
         refs.append(ref.group(1))
         texts.append(text)
     if not refs:
         return {}
-    # decoded in one go (a sheet has hundreds of formulas); unescaped later only for the few cells that matter
-    return dict(
-        zip(b"\n".join(refs).decode("ascii").split("\n"), b"\x00".join(texts).decode("utf-8", "replace").split("\x00"))
-    )
+    cells = b"\n".join(refs).decode("ascii").split("\n")
+    joined = b"\x00".join(texts)
+    if joined.count(b"\x00") == len(texts) - 1:  # decoded in one go (a sheet has hundreds of formulas)
+        return dict(zip(cells, joined.decode("utf-8", "replace").split("\x00")))
+    return {cell: text.decode("utf-8", "replace") for cell, text in zip(cells, texts)}  # a NUL in a formula
 
 
-_FONT_NAME = re.compile(rb'<(?:\w+:)?name\s+val\s*=\s*"([^"]*)"')
+# Any attribute value that could name a TCVN3 (".Vn…") or VNI ("VNI-…") font: only then are the styles parsed.
+_LEGACY_FONT_HINT = re.compile(rb"""["']\s*(?:\.[vV][nN]|[vV][nN][iI][-_ ])""")
 
 
 def _scan_xlsx(
@@ -262,7 +270,7 @@ def _scan_parts(sheet_names: set[str], names: set[str], read: Callable[[str], by
     if rels_path in names:
         for rel in ET.fromstring(read(rels_path)):
             target = rel.get("Target", "")
-            target = target.lstrip("/") if target.startswith("/") else posixpath.join("xl", target)
+            target = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join("xl", target))
             targets[rel.get("Id", "")] = target
     rid_attr = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
     sheet_parts = {}
@@ -274,8 +282,7 @@ def _scan_parts(sheet_names: set[str], names: set[str], read: Callable[[str], by
     fonts: list[str] = []
     xf_font: list[int] = []
     styles_xml = read("xl/styles.xml") if "xl/styles.xml" in names else b""
-    need_fonts = any(detect_legacy_font(n.decode("utf-8", "replace")) for n in set(_FONT_NAME.findall(styles_xml)))
-    if need_fonts:
+    if _LEGACY_FONT_HINT.search(styles_xml):
         styles = ET.fromstring(styles_xml)
         font_el = styles.find("m:fonts", NS)
         if font_el is not None:
@@ -285,6 +292,7 @@ def _scan_parts(sheet_names: set[str], names: set[str], read: Callable[[str], by
         xfs = styles.find("m:cellXfs", NS)
         if xfs is not None:
             xf_font = [int(x.get("fontId", 0)) for x in xfs.findall("m:xf", NS)]
+    need_fonts = any(detect_legacy_font(f) for f in fonts)
     for sheet, part in sheet_parts.items():
         scan = SheetScan()
         if not part or part not in names:
@@ -424,10 +432,23 @@ def _headings_in_place(grid: _Grid, form: Form, rnd: Round, expected: dict[tuple
     return all(p in labels and fold(grid.text(HEADER_ROW, col)) == labels[p] for p, col in first.items())
 
 
+def _other_periods(grid: _Grid, rnd: Round) -> list[str]:
+    """Headings that name a period (“Năm 2023”, “Quý I/2024”…) other than this round's."""
+    ours = {fold(p.label) for p in rnd.periods}
+    out = []
+    for r in range(max(1, HEADER_ROW - 4), HEADER_ROW + 4):
+        for text in grid.rows[r - 1] if r <= len(grid.rows) else ():
+            if text and isinstance(text, str):
+                key = fold(text)
+                if key not in ours and _PERIOD_HEADING.match(key):
+                    out.append(text)
+    return out
+
+
 def _locate_columns(grid: _Grid, form: Form, rnd: Round, expected: dict[tuple[str, str], int]):
     """Where each (period, field) column is, found by the period and field headings."""
     if expected and _headings_in_place(grid, form, rnd, expected):  # the common case
-        return dict(expected), [], []
+        return dict(expected), [], _other_periods(grid, rnd)
     found: dict[tuple[str, str], int] = {}
     moved: list[str] = []
     unknown_periods: list[str] = []

@@ -535,7 +535,11 @@ class Registry:
         # Foreign keys are checked once before the commit (below) instead of on every row: looking up the file of
         # each of a round's hundred thousand accepted values doubled the cost of recording it.
         conn.execute("PRAGMA foreign_keys = OFF")
-        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            conn.execute("PRAGMA foreign_keys = ON")
+            raise
         try:
             self._upsert_round(rnd)
             known = {

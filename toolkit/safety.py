@@ -529,6 +529,12 @@ def _check_directory(
             "có thể là “bom giải nén”, nên không được mở. Hãy xóa bớt các trang tính, hình ảnh không cần thiết, "
             "lưu thành một tệp .xlsx mới rồi gửi lại.",
         )
+    # Members whose data overlap (several entries over the same compressed bytes: a known way to build a zip
+    # bomb out of a small file) are never written by Excel or LibreOffice.
+    ordered = sorted(infos, key=lambda i: i.header_offset)
+    for a, b in zip(ordered, ordered[1:]):
+        if a.header_offset + 30 + len(a.orig_filename) + a.compress_size > b.header_offset:
+            raise _suspicious(path, "zip-overlap", f"phần {a.filename} và phần {b.filename} chồng lên nhau")
     for info in infos:
         if info.flag_bits & 0x1:
             raise _Reject(
@@ -614,19 +620,30 @@ def _member_head(data: bytes, info: zipfile.ZipInfo, n: int) -> tuple[bytes, boo
     through :mod:`zipfile`, which says what is wrong). Several times cheaper than ``ZipFile.open`` per member, and
     the prolog of every part of every file is looked at."""
     h = info.header_offset
-    if data[h : h + 4] != b"PK\x03\x04":
+    if data[h : h + 4] != b"PK\x03\x04" or len(data) < h + 30:
         return None
     name_len, extra_len = struct.unpack_from("<HH", data, h + 26)
+    name = data[h + 30 : h + 30 + name_len]
+    try:  # the local header must name the member as the directory does (zipfile checks this too)
+        local_name = name.decode("utf-8" if info.flag_bits & 0x800 else "cp437")
+    except UnicodeDecodeError:
+        return None
+    if local_name != info.orig_filename:
+        return None
     start = h + 30 + name_len + extra_len
     body = memoryview(data)[start : start + info.compress_size]
     if info.compress_type == zipfile.ZIP_STORED:
         return bytes(body[:n]), len(body) <= n
+    # n bytes of output never take much more than n bytes of deflate input (stored blocks add 5 bytes per 64 KB);
+    # a member that would (empty blocks, padding) is simply not "complete" here, and zipfile reads it.
+    bound = n + n // 4096 + 1024
+    feed = body if len(body) <= bound else body[:bound]
     try:
         inflater = zlib.decompressobj(-zlib.MAX_WBITS)
-        head = inflater.decompress(body, max(n, 1))  # (0 would mean no limit)
+        head = inflater.decompress(feed, max(n, 1))  # (0 would mean no limit)
     except zlib.error:
         return None
-    return head, inflater.eof and not inflater.unconsumed_tail
+    return head, inflater.eof and not inflater.unconsumed_tail and len(feed) == len(body)
 
 
 def read_member(data: bytes, info: zipfile.ZipInfo) -> bytes:

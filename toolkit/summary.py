@@ -235,7 +235,7 @@ class _BulkSheet(_Sheet):
         """Row ``row`` (0-based) as a ``<row>`` element spanning columns 0..``last_col``; XlsxWriter holds no cell
         or setting of that row. Rows are handed over in ascending order."""
         runs = self._bulk
-        if runs and isinstance(runs[-1][2], list) and runs[-1][0] + runs[-1][1] == row:
+        if runs and isinstance(runs[-1][2], list) and runs[-1][0] + runs[-1][1] == row < self.xls_rowmax:
             runs[-1][2].append(xml)
             runs[-1][1] += 1
             self.dim_rowmax = max(self.dim_rowmax, row)
@@ -251,6 +251,8 @@ class _BulkSheet(_Sheet):
         self._add_run(first, count, rows, last_col)
 
     def _add_run(self, first: int, count: int, source, last_col: int) -> None:
+        if first + count > self.xls_rowmax:  # Excel would refuse the file (XlsxWriter drops such cells)
+            raise OverflowError(f"{first + count} dòng, quá số dòng tối đa của một trang Excel ({self.xls_rowmax})")
         if self._bulk is None:
             self._bulk = []
         runs = self._bulk

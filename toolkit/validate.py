@@ -142,8 +142,10 @@ def _init_worker(rnd: Round) -> None:
     global _WORKER_ROUND
     _WORKER_ROUND = rnd
     # Everything inherited from the parent (modules, forms, caches) is long-lived: keep the cyclic garbage
-    # collector from walking it again and again (and from copying its pages) while files are read.
+    # collector from walking it again and again (and from copying its pages) while files are read. The collector
+    # itself stays on (the parent forks with it paused): a file's parser may leave cycles behind.
     gc.freeze()
+    gc.enable()
 
 
 def _read_chunk(paths: list[Path]) -> list[Submission]:
@@ -190,8 +192,9 @@ def read_all(
 
 @contextlib.contextmanager
 def _gc_paused():
-    """Pause the cyclic garbage collector: reading a round creates hundreds of thousands of small objects
-    (figures, unpickled from the workers), all kept and acyclic, and would trigger it over and over."""
+    """Pause the cyclic garbage collector while hundreds of thousands of small objects are made that are all kept
+    and acyclic (figures unpickled from the reading workers, the schemas' frames), which would trigger it over
+    and over. Never around reading a file itself: a file's parser may leave cycles holding its bytes."""
     collecting = gc.isenabled()
     gc.disable()
     try:
@@ -210,11 +213,11 @@ def validate_paths(
     """Read and validate files and folders (see :func:`collect_files`) against the round."""
     files = collect_files(paths)
     received = received_times(files)
+    subs = read_all(files, rnd, progress, workers)
+    for sub in subs:
+        if sub.path in received:
+            sub.modified = received[sub.path]
     with _gc_paused():
-        subs = read_all(files, rnd, progress, workers)
-        for sub in subs:
-            if sub.path in received:
-                sub.modified = received[sub.path]
         return validate_submissions(subs, rnd)
 
 
