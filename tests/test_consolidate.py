@@ -195,3 +195,22 @@ def test_a_summary_that_fails_while_written_records_nothing(tmp_path, monkeypatc
     ]
     db.close()
     assert not target.exists()
+
+
+def test_a_table_longer_than_an_excel_sheet_is_an_output_error(tmp_path, monkeypatch):
+    import toolkit.summary as summary
+    from toolkit.pipeline import OutputError, consolidate_inbox
+
+    original = summary._BulkSheet.__init__
+
+    def small_sheets(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        self.xls_rowmax = 100  # as if the round had more figures than an Excel sheet has rows
+
+    monkeypatch.setattr(summary._BulkSheet, "__init__", small_sheets)
+    target = tmp_path / "tong-hop.xlsx"
+    with pytest.raises(OutputError) as err:
+        consolidate_inbox(INBOX, load_round(ROUND), target, tmp_path / "r.sqlite")
+    assert str(err.value).startswith(f"Không ghi được tệp tổng hợp {target}: ")
+    assert "quá số dòng tối đa của một trang Excel (100)" in str(err.value)
+    assert not target.exists() and not list(tmp_path.glob(".tmp-*"))

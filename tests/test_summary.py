@@ -580,3 +580,29 @@ def test_bulk_rows_interleave_with_xlsxwriter_rows(tmp_path: Path) -> None:
     with zipfile.ZipFile(path) as z:
         sst = z.read("xl/sharedStrings.xml").decode()
     assert 'count="8" uniqueCount="7"' in sst  # 2 written + 5 bulk + 1 counted again; 7 distinct texts
+
+
+def test_tidy_rows_with_an_empty_text_keep_every_column_in_place(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from toolkit.consolidate import TidyRow
+
+    rows = [
+        TidyRow("215", "Huyện Yên Thế", "PL03", "TE07", "Số trẻ em", "total", "Y2023", "Năm 2023", 4.0, "a.xlsx",
+                "ab" * 32, "PL03", "D20"),
+        TidyRow("216", "", "PL03", "TE07", "Số trẻ em", "total", "Y2023", "Năm 2023", 5.0, "b.xlsx", "cd" * 32,
+                "PL03", "D20"),
+    ]  # fmt: skip
+    path = tmp_path / "tidy.xlsx"
+    wb = summary.new_workbook(path)
+    ws = wb.add_worksheet("D", worksheet_class=summary._BulkSheet)
+    plain = wb.add_format({"font_name": "Times New Roman"})
+    ws.write_string(0, 0, "Mã đơn vị", plain)
+    summary._tidy_rows(ws, SimpleNamespace(tidy=rows), plain._get_xf_index(), {"count": 0, "money": 0})
+    wb.close()
+    got = [[c.value for c in r] for r in openpyxl.load_workbook(path)["D"].iter_rows(min_row=2, max_col=12)]
+    label = get_form("PL03").field_labels["total"]
+    assert got == [
+        ["215", "Huyện Yên Thế", "PL03", "TE07", "Số trẻ em", label, "Năm 2023", 4, "a.xlsx", "ab" * 32, "PL03", "D20"],
+        ["216", None, "PL03", "TE07", "Số trẻ em", label, "Năm 2023", 5, "b.xlsx", "cd" * 32, "PL03", "D20"],
+    ]

@@ -79,6 +79,8 @@ def consolidate_inbox(
                 f"Không ghi được tệp tổng hợp {summary_path}: {exc.strerror or exc}. "
                 "Hãy đóng tệp nếu đang mở trong Excel, hoặc chọn đường dẫn khác."
             ) from exc
+        except OverflowError as exc:  # a table longer than an Excel sheet
+            raise OutputError(f"Không ghi được tệp tổng hợp {summary_path}: {exc}.") from exc
         registry.record(report, rnd)
     annotated = []
     if annotate_dir:

@@ -729,7 +729,7 @@ def _tidy_rows(ws: _BulkSheet, cons: Consolidation, text_xf: int, number_xf: dic
         x = text_xf
         for n, (t, (u, f)) in enumerate(zip(cons.tidy, refs), start=2):
             if None in u or None in f:
-                yield _tidy_row_cells(n, x, u, f, t.value)[0]
+                yield _tidy_row_cells(n, x, u, f, t.value)
                 continue
             yield (
                 f'<row r="{n}" spans="1:12"><c r="A{n}" s="{x}" t="s"><v>{u[0]}</v></c>'
@@ -744,8 +744,8 @@ def _tidy_rows(ws: _BulkSheet, cons: Consolidation, text_xf: int, number_xf: dic
     ws.bulk_rows(1, len(refs), len(DATA_COLUMNS) - 1, rows)
 
 
-def _tidy_row_cells(n: int, x: int, u: tuple, f: tuple, value: float) -> tuple[str, int]:
-    """A tidy row with some empty texts (blank cells in the text style), cell by cell; and its string count."""
+def _tidy_row_cells(n: int, x: int, u: tuple, f: tuple, value: float) -> str:
+    """A tidy row with some empty texts (blank cells in the text style), cell by cell."""
     strings = (u[0], u[1], f[0], f[1], f[2], f[3], f[4], None, u[2], u[3], f[5], f[6])
     cells = [f'<row r="{n}" spans="1:12">']
     for c, i in enumerate(strings):
@@ -757,7 +757,7 @@ def _tidy_row_cells(n: int, x: int, u: tuple, f: tuple, value: float) -> tuple[s
         else:
             cells.append(f'<c r="{ref}" s="{x}" t="s"><v>{i}</v></c>')
     cells.append("</row>")
-    return "".join(cells), sum(1 for i in strings if i is not None)
+    return "".join(cells)
 
 
 def _write_data(wb, st: _SummaryStyles, cons: Consolidation) -> None:
