@@ -36,7 +36,6 @@ import datetime as dt
 import json
 import os
 import pickle
-import platform
 import resource
 import shutil
 import sqlite3
@@ -44,7 +43,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +52,7 @@ for p in (ROOT, HERE):
         sys.path.insert(0, str(p))
 
 import bench_validate as bv  # noqa: E402 - the round, the returns, the calamine read, the profile summary
+from common import EXAMPLES, cpu_seconds, machine_info, maxrss_mb, parse_units, zip_parts  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 TARGET_VS_CALAMINE = 2.5  # 700 returns end to end: at most this many times calamine's raw read
@@ -97,30 +96,6 @@ PROFILE_STAGES: list[tuple[str, str | None, str]] = [
 
 
 # ------------------------------------------------------------------------------------------------ helpers
-
-
-def _maxrss_mb(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
-
-
-def _cpu() -> float:
-    return bv._cpu()
-
-
-def parse_units(items: list[str]) -> list[tuple[int, str]]:
-    out = []
-    for item in items:
-        n, _, level = item.partition(":")
-        level = level or ("district" if int(n) <= 1000 else "commune")
-        if level not in bv.EXAMPLES:
-            raise SystemExit(f"unknown level {level!r} in --units {item!r} (district or commune)")
-        out.append((int(n), level))
-    return out
-
-
-def zip_parts(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as z:
-        return {name: z.read(name) for name in z.namelist()}
 
 
 def registry_counts(path: Path) -> dict[str, int]:
@@ -186,13 +161,13 @@ def worker(spec: dict) -> dict:
     else:
         import toolkit.pipeline  # noqa: F401
     t_import = time.perf_counter() - t_import
-    rss_before = _maxrss_mb(resource.RUSAGE_SELF)
+    rss_before = maxrss_mb(resource.RUSAGE_SELF)
     load = os.getloadavg()[0]
     extra: dict = {}
     steps: dict[str, float] = {}
     prof = None
     if mode == "calamine":
-        t0, c0 = time.perf_counter(), _cpu()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         extra = bv._work_calamine(files)
     else:
         from toolkit.pipeline import consolidate_inbox
@@ -204,7 +179,7 @@ def worker(spec: dict) -> dict:
             prof = cProfile.Profile()
         _instrument(steps, record, prof)
         summary, registry = Path(spec["summary"]), Path(spec["registry"])
-        t0, c0 = time.perf_counter(), _cpu()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         run = consolidate_inbox(inbox, rnd, summary, registry)
         extra = {
             "report": run.report.summary(),
@@ -212,7 +187,7 @@ def worker(spec: dict) -> dict:
             "tidy_rows": len(run.consolidation.tidy),
             "schedule_rows": len(run.consolidation.schedule),
         }
-    seconds, cpu = time.perf_counter() - t0, _cpu() - c0
+    seconds, cpu = time.perf_counter() - t0, cpu_seconds() - c0
     out = {
         "mode": mode,
         "files": len(files),
@@ -223,8 +198,8 @@ def worker(spec: dict) -> dict:
         "load_average_1min_before": load,
         "rss_before_mb": rss_before,
         "rss_peak_mb": {
-            "self": _maxrss_mb(resource.RUSAGE_SELF),
-            "largest_worker": _maxrss_mb(resource.RUSAGE_CHILDREN),
+            "self": maxrss_mb(resource.RUSAGE_SELF),
+            "largest_worker": maxrss_mb(resource.RUSAGE_CHILDREN),
         },
         **extra,
     }
@@ -256,7 +231,7 @@ def bench(n: int, level: str, args, profile: bool) -> dict:
     built = time.perf_counter() - t0
     files = sorted((data / "returns").glob("*.xlsx"))
     print(
-        f"\nN={n} ({level}, {bv.EXAMPLES[level].parent.name}): {len(files)} returns, {info['bytes'] / 1e6:.1f} MB, "
+        f"\nN={n} ({level}, {EXAMPLES[level].parent.name}): {len(files)} returns, {info['bytes'] / 1e6:.1f} MB, "
         f"forms {info['forms_mix']}, {info['faults']}  [{'built' if built > 1 else 'cached'} in {built:.1f}s]",
         flush=True,
     )
@@ -320,7 +295,7 @@ def bench(n: int, level: str, args, profile: bool) -> dict:
     return {
         "units": n,
         "level": level,
-        "source_round": info.get("source_round", str(bv.EXAMPLES[level].relative_to(ROOT))),
+        "source_round": info.get("source_round", str(EXAMPLES[level].relative_to(ROOT))),
         "returns": {k: v for k, v in info.items() if k not in ("level", "source_round")} | {"path": str(data)},
         "best": best,
         "attempts": {m: [_brief(r) for r in a] for m, a in attempts.items()},
@@ -391,24 +366,6 @@ def _ordered(steps: dict[str, float]):
     return [(k, steps[k]) for k in STEP_LABELS if k in steps]
 
 
-def machine_info() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": bv._versions() | _versions(),
-    }
-
-
 def _versions() -> dict[str, str]:
     from importlib.metadata import version
 
@@ -471,7 +428,7 @@ def main() -> None:
     out = {
         "benchmark": "consolidate",
         "when": dt.datetime.now().isoformat(timespec="seconds"),
-        "machine": machine_info(),
+        "machine": machine_info(bv._versions() | _versions()),
         "load_average": [round(x, 2) for x in load],
         "targets": targets,
         "results": [_rounded(r) for r in results],

@@ -33,14 +33,12 @@ import datetime
 import json
 import os
 import pickle
-import platform
 import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -50,53 +48,26 @@ if str(ROOT) not in sys.path:
 
 import xlsxwriter  # noqa: E402
 import xlsxwriter.format  # noqa: E402
+from common import (  # noqa: E402
+    EXAMPLES,
+    cpu_seconds,
+    machine_info,
+    maxrss_mb,
+    parse_units,
+    renamed_unit,
+    synthetic_round,
+    zip_parts,
+)
 
 from toolkit import __version__, render  # noqa: E402
-from toolkit.round import Round, Unit, load_round  # noqa: E402
+from toolkit.round import Round, Unit  # noqa: E402
 
-EXAMPLES = {
-    "district": ROOT / "examples" / "bac-giang-2024" / "round.yaml",
-    "commune": ROOT / "examples" / "bac-ninh-2026" / "round.yaml",
-}
 RESULTS = ROOT / "benchmarks" / "results" / "templates.json"
 TARGET_RATIO = 1.5
 TARGET_SECONDS = 60.0
 TARGET_UNITS = 3321
 
 # ------------------------------------------------------------------------------------------ synthetic rounds
-
-
-def _rename(names: tuple[str, ...], old: str, new: str) -> tuple[str, ...]:
-    return tuple(new if n == old else n for n in names)
-
-
-def _as(unit: Unit, code: str, name: str, short_name: str) -> Unit:
-    """The unit under another code and name (a commune unit's own commune follows its name)."""
-    planned = unit.planned
-    if planned is not None:
-        planned = dataclasses.replace(planned, communes=_rename(planned.communes, unit.name, name))
-    return dataclasses.replace(
-        unit,
-        code=code,
-        name=name,
-        short_name=short_name,
-        communes=_rename(unit.communes, unit.name, name),
-        planned=planned,
-    )
-
-
-def synthetic_round(level: str, n: int) -> tuple[Round, list[int]]:
-    """A round of ``n`` units replicated from the example round of ``level``, and each unit's source index."""
-    base = load_round(EXAMPLES[level])
-    sources = base.units_owing()
-    units, shape = [], []
-    for i in range(n):
-        k, src = divmod(i, len(sources))
-        unit = sources[src]
-        suffix = "" if k == 0 else f" {k + 1}"
-        units.append(_as(unit, f"{i + 1:05d}", unit.name + suffix, unit.short_name + suffix))
-        shape.append(src)
-    return dataclasses.replace(base, id=f"{base.id}-bench-{n}", units=tuple(units)), shape
 
 
 def forms_mix(rnd: Round) -> dict[str, int]:
@@ -180,7 +151,7 @@ class _Recorder:
 
 def record(rnd: Round, unit: Unit) -> list[list]:
     """Every XlsxWriter call ``render.write_template`` makes for ``unit`` (with placeholder code/names)."""
-    probe = _as(unit, PLACEHOLDERS["code"], PLACEHOLDERS["name"], PLACEHOLDERS["short_name"])
+    probe = renamed_unit(unit, PLACEHOLDERS["code"], PLACEHOLDERS["name"], PLACEHOLDERS["short_name"])
     rec = _Recorder()
     real_workbook = xlsxwriter.Workbook
 
@@ -294,24 +265,10 @@ def write_baseline(jobs: list[tuple[str, int, Unit]], workers: int, programs_fil
 # ---------------------------------------------------------------------------------------- one measurement
 
 
-def _maxrss_mb(who: int) -> float:
-    kb = resource.getrusage(who).ru_maxrss  # KiB on Linux
-    return round(kb / 1024, 1)
-
-
-def _cpu_seconds() -> float:
-    """User + system CPU time of this process and of its reaped children (the pool workers)."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        usage = resource.getrusage(who)
-        total += usage.ru_utime + usage.ru_stime
-    return total
-
-
 def run_phase(spec: dict) -> dict:
     """One timed measurement (runs in its own process)."""
     t_setup = time.perf_counter()
-    rnd, shapes = synthetic_round(spec["level"], spec["n"])
+    rnd, shapes = synthetic_round(spec["n"], spec["level"])
     out = Path(spec["out"])
     out.mkdir(parents=True, exist_ok=True)
     units = rnd.units_owing()
@@ -322,14 +279,14 @@ def run_phase(spec: dict) -> dict:
     setup = time.perf_counter() - t_setup
 
     load = os.getloadavg()[0]
-    cpu0 = _cpu_seconds()
+    cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     if variant == "baocao":
         render.write_templates(rnd, out, units=units, workers=spec["workers"])
     else:
         write_baseline(jobs, spec["workers"], spec["programs"], variant)
     seconds = time.perf_counter() - t0
-    cpu = _cpu_seconds() - cpu0
+    cpu = cpu_seconds() - cpu0
 
     files = list(out.glob("*.xlsx"))
     if len(files) != len(units):
@@ -347,8 +304,8 @@ def run_phase(spec: dict) -> dict:
         "mb_written": round(sum(f.stat().st_size for f in files) / 1e6, 1),
         "setup_seconds": round(setup, 2),
         "peak_rss_mb": {
-            "self": _maxrss_mb(resource.RUSAGE_SELF),
-            "children": _maxrss_mb(resource.RUSAGE_CHILDREN),
+            "self": round(maxrss_mb(resource.RUSAGE_SELF), 1),
+            "children": round(maxrss_mb(resource.RUSAGE_CHILDREN), 1),
         },
     }
 
@@ -371,11 +328,6 @@ def measure(spec: dict) -> dict:
 
 
 # ------------------------------------------------------------------------------------------ identity check
-
-
-def zip_parts(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as z:
-        return {name: z.read(name) for name in z.namelist()}
 
 
 def check_identical(rnd: Round, shapes: list[int], programs: dict[int, tuple], sample: int) -> dict:
@@ -403,49 +355,8 @@ def check_identical(rnd: Round, shapes: list[int], programs: dict[int, tuple], s
 # -------------------------------------------------------------------------------------------------- driver
 
 
-def machine_info() -> dict:
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = os.cpu_count()
-    mem = None
-    try:
-        mem = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    except (ValueError, OSError, AttributeError):
-        pass
-    return {
-        "cpu": cpu,
-        "cpus": os.cpu_count(),
-        "cpus_usable": affinity,
-        "memory_gib": mem,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "xlsxwriter": xlsxwriter.__version__,
-        "baocao": __version__,
-    }
-
-
-def parse_units(items: list[str]) -> list[tuple[int, str]]:
-    out = []
-    for item in items:
-        n, _, level = item.partition(":")
-        level = level or ("district" if int(n) <= 1000 else "commune")
-        if level not in EXAMPLES:
-            raise SystemExit(f"unknown level {level!r} in --units {item!r} (district or commune)")
-        out.append((int(n), level))
-    return out
-
-
 def bench(n: int, level: str, workers: list[int], cached: bool, sample: int, repeat: int, tmp: Path) -> dict:
-    rnd, shapes = synthetic_round(level, n)
+    rnd, shapes = synthetic_round(n, level)
     first = {}
     for unit, shape in zip(rnd.units, shapes):
         first.setdefault(shape, unit)
@@ -552,8 +463,10 @@ def main(argv: list[str] | None = None) -> int:
 
     workers = sorted({1, max(1, args.workers)})
     started = time.perf_counter()
-    info = machine_info()
-    print(f"{info['cpu']}, {info['cpus_usable']} usable CPUs, Python {info['python']}, XlsxWriter {info['xlsxwriter']}")
+    info = machine_info({"xlsxwriter": xlsxwriter.__version__, "baocao": __version__})
+    print(
+        f"{info['cpu']}, {info['cpus_usable']} usable CPUs, Python {info['python']}, XlsxWriter {info['versions']['xlsxwriter']}"
+    )
     with tempfile.TemporaryDirectory(prefix="baocao-bench-") as tmp:
         results = [
             bench(n, level, workers, not args.no_cached_baseline, args.sample, max(1, args.repeat), Path(tmp))

@@ -32,7 +32,6 @@ A benchmark, not a test: nothing here asserts a timing.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -40,7 +39,6 @@ import os
 import pickle
 import platform
 import re
-import resource
 import shutil
 import statistics
 import subprocess
@@ -56,10 +54,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-EXAMPLES = {  # the round a synthetic round replicates, by level
-    "district": ROOT / "examples" / "bac-giang-2024" / "round.yaml",
-    "commune": ROOT / "examples" / "bac-ninh-2026" / "round.yaml",
-}
+from common import EXAMPLES, cpu_seconds, maxrss_mb, synthetic_round  # noqa: E402
+
 EXAMPLE = EXAMPLES["district"]
 RESULTS = ROOT / "benchmarks" / "results"
 CACHE = ROOT / "benchmarks" / ".cache"
@@ -74,6 +70,7 @@ SOURCES = [
     ROOT / "toolkit" / "forms.py",
     ROOT / "toolkit" / "rules.py",
     ROOT / "tests" / "support" / "returns.py",
+    ROOT / "benchmarks" / "common.py",
     *sorted((ROOT / "workbook_templates").glob("*.yaml")),
     *sorted((ROOT / "schemas").glob("*.yaml")),
 ]
@@ -84,51 +81,6 @@ EXCEL_EPOCH = dt.date(1899, 12, 30)
 
 
 # ------------------------------------------------------------------------------------------ synthetic round
-
-
-def _cpu() -> float:
-    """CPU seconds of this process and of its reaped children (validate reads files in a process pool)."""
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
-def _rename(names: tuple[str, ...], old: str, new: str) -> tuple[str, ...]:
-    return tuple(new if n == old else n for n in names)
-
-
-def _as(unit, code: str, name: str, short_name: str):
-    """The unit under another code and name; a commune unit's own commune (its communes, its planned visit)
-    follows its name. A district's communes never bear the district's name, so they are kept as they are."""
-    planned = unit.planned
-    if planned is not None:
-        planned = dataclasses.replace(planned, communes=_rename(planned.communes, unit.name, name))
-    return dataclasses.replace(
-        unit,
-        code=code,
-        name=name,
-        short_name=short_name,
-        communes=_rename(unit.communes, unit.name, name),
-        planned=planned,
-    )
-
-
-def synthetic_round(n: int, level: str = "district"):
-    """A round of ``n`` units replicated from the units owing forms of the example round of ``level``
-    (``EXAMPLES``), with distinct codes and names."""
-    from toolkit.round import load_round
-
-    base = load_round(EXAMPLES[level])
-    sources = base.units_owing()
-    units = []
-    for i in range(n):
-        k, src = divmod(i, len(sources))
-        unit = sources[src]
-        suffix = "" if k == 0 else f" {k + 1}"
-        units.append(_as(unit, f"{i + 1:05d}", unit.name + suffix, unit.short_name + suffix))
-    return dataclasses.replace(base, id=f"{base.id}-bench-{n}", units=tuple(units))
-
-
-# ------------------------------------------------------------------------------------- filling a template
 
 
 def _sheet_parts(parts: dict[str, bytes]) -> dict[str, str]:
@@ -297,7 +249,7 @@ def build_returns(args) -> tuple[Path, dict]:
     (cache_root / ".gitignore").write_text("*\n")
     for old in cache_root.glob(f"{prefix}-{args.units}-*"):
         shutil.rmtree(old)
-    rnd = synthetic_round(args.units, level)
+    rnd, _ = synthetic_round(args.units, level)
     t0 = time.perf_counter()
     templates = data / "templates"
     returns = data / "returns"
@@ -345,10 +297,6 @@ def build_returns(args) -> tuple[Path, dict]:
 
 
 # --------------------------------------------------------------------------------------------- the workers
-
-
-def _rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KB
 
 
 def _work_calamine(files: list[Path]) -> dict:
@@ -402,23 +350,23 @@ def worker(mode: str, data: Path, repeat: int, profile_out: Path | None) -> dict
     else:
         import openpyxl  # noqa: F401
     t_import = time.perf_counter() - t_import
-    rss_before = _rss_mb()
+    rss_before = maxrss_mb()
     times, cpu, extra = [], [], {}
     if mode == "profile":
         import cProfile
 
         prof = cProfile.Profile()
-        t0, c0 = time.perf_counter(), _cpu()
+        t0, c0 = time.perf_counter(), cpu_seconds()
         prof.enable()
         extra = _work_validate(folder, rnd)
         prof.disable()
         times.append(time.perf_counter() - t0)
-        cpu.append(_cpu() - c0)
+        cpu.append(cpu_seconds() - c0)
         prof.dump_stats(str(profile_out))
         extra["profile"] = _profile_summary(profile_out)
     else:
         for _ in range(repeat):
-            t0, c0 = time.perf_counter(), _cpu()
+            t0, c0 = time.perf_counter(), cpu_seconds()
             if mode == "validate":
                 extra = _work_validate(folder, rnd)
             elif mode == "calamine":
@@ -426,7 +374,7 @@ def worker(mode: str, data: Path, repeat: int, profile_out: Path | None) -> dict
             else:
                 extra = _work_openpyxl(files)
             times.append(time.perf_counter() - t0)
-            cpu.append(_cpu() - c0)
+            cpu.append(cpu_seconds() - c0)
     return {
         "mode": mode,
         "files": len(files),
@@ -434,7 +382,7 @@ def worker(mode: str, data: Path, repeat: int, profile_out: Path | None) -> dict
         "cpu": cpu,
         "import_seconds": t_import,
         "rss_before_mb": rss_before,
-        "rss_peak_mb": _rss_mb(),
+        "rss_peak_mb": maxrss_mb(),
         **extra,
     }
 
