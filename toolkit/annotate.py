@@ -5,8 +5,6 @@ The returned file itself is never modified: the copy is written to a temporary f
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import openpyxl
@@ -17,7 +15,7 @@ from openpyxl.utils.cell import coordinate_from_string
 from openpyxl.worksheet.hyperlink import Hyperlink
 
 from .findings import ERROR
-from .fsutil import publish
+from .fsutil import atomic_file
 from .read import Submission
 
 RESULT_SHEET = "Kết quả kiểm tra"
@@ -90,14 +88,8 @@ def write_annotated(sub: Submission, out_dir: str | Path) -> Path:
     for sheet in wb.worksheets[1:]:
         sheet.sheet_view.tabSelected = False
     target = out_dir / annotated_name(sub)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".xlsx", dir=out_dir)
-    os.close(fd)
-    try:
+    with atomic_file(target, suffix=".xlsx") as tmp:
         wb.save(tmp)
-        publish(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return target
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -20,7 +19,7 @@ from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name, xl_rowcol_to_c
 
 from . import __version__
 from .forms import FIELDS, HEADER_ROW, Form, Layout, available_forms
-from .fsutil import publish
+from .fsutil import atomic_file
 from .round import Round, Unit
 from .rules import CrossRule, FormRules, rules_for
 
@@ -708,9 +707,7 @@ def write_template(rnd: Round, unit: Unit, path: str | Path) -> Path:
     path = Path(path)
     forms_by_id = available_forms()
     forms = [forms_by_id[f] for f in sorted(unit.forms)]
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".xlsx", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_file(path, suffix=".xlsx") as tmp:
         wb = new_workbook(tmp)
         wb.set_properties(
             {
@@ -737,10 +734,6 @@ def write_template(rnd: Round, unit: Unit, path: str | Path) -> Path:
         _write_metadata(wb, st, rnd, unit, forms)
         wb.worksheets()[0].activate()
         wb.close()
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

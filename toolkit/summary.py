@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
-import tempfile
 import threading
 import zipfile
 from collections.abc import Callable, Iterable
@@ -30,7 +28,7 @@ import xlsxwriter.workbook
 from .consolidate import Consolidation, FormTotals, _why_excluded
 from .findings import ERROR
 from .forms import HEADER_ROW, Form, Indicator, available_forms
-from .fsutil import publish
+from .fsutil import atomic_file
 from .render import (
     FIXED_TIME,
     FONT,
@@ -912,9 +910,7 @@ def write_summary(cons: Consolidation, path: str | Path) -> Path:
     """
     path = Path(path)
     rnd = cons.round
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".xlsx", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_file(path, suffix=".xlsx") as tmp:
         wb = new_workbook(tmp)
         wb.set_properties(
             {
@@ -944,10 +940,6 @@ def write_summary(cons: Consolidation, path: str | Path) -> Path:
                 wb.close()
         except xlsxwriter.exceptions.FileCreateError as exc:
             raise OSError(f"không ghi được tệp tổng hợp {path}: {exc}") from exc
-        publish(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

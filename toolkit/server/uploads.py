@@ -42,7 +42,7 @@ import yaml
 
 from ..annotate import annotated_name, write_annotated
 from ..findings import ERROR, Finding
-from ..fsutil import publish
+from ..fsutil import atomic_file
 from ..read import Submission, read_submission
 from ..registry import Registry, _try_lock, _unlock, flag_large_changes
 from ..round import Round, Unit
@@ -431,14 +431,8 @@ class UploadDesk:
             try:
                 os.replace(src, target)
             except OSError:  # another file system: copy beside the target (hidden name), then rename
-                fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-                os.close(fd)
-                try:
+                with atomic_file(target) as tmp:
                     shutil.copyfile(src, tmp)
-                    publish(tmp, target)
-                except BaseException:
-                    Path(tmp).unlink(missing_ok=True)
-                    raise
         return target
 
 
@@ -492,14 +486,8 @@ def add_received(folder: Path, name: str, when: dt.datetime, backup_dir: Path) -
             backup.write_text(text, encoding="utf-8")
             log.warning("%s could not be read; kept as %s and started afresh", manifest, backup)
     data[name] = when
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-received-", suffix=".yaml", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            yaml.safe_dump(data, fh, allow_unicode=True, sort_keys=True)
-        publish(tmp, manifest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(manifest, suffix=".yaml", prefix=".tmp-received-") as tmp:
+        tmp.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=True), encoding="utf-8")
 
 
 # ------------------------------------------------------------------------------------------ registry sync
