@@ -588,24 +588,33 @@ def _wait_text(seconds: int) -> str:
 # ------------------------------------------------------------------------------------------ unit routes
 
 
+def _locked_out(state: ServerState, request: Request, key: str, title: str, text: str) -> Response | None:
+    """The 429 page (with Retry-After) while ``key`` is throttled after too many failures; ``text`` names the
+    wait as ``{wait}``. None when it may go on."""
+    wait = state.limiter.retry_after(key)
+    if not wait:
+        return None
+    resp = _message(state, request, 429, title, text.format(wait=_wait_text(wait)))
+    resp.headers["Retry-After"] = str(wait)
+    return resp
+
+
 def _unit_routes(app: FastAPI, state: ServerState) -> None:
     rnd = state.rnd
     forms = available_forms()
 
     async def unit_of(request: Request, token: str) -> Unit | Response:
         key = "u:" + _client(request)
-        wait = state.limiter.retry_after(key)
-        if wait:
-            resp = _message(
-                state,
-                request,
-                429,
-                "Tạm khóa truy cập",
-                f"Máy này đã dùng đường dẫn không hợp lệ quá nhiều lần. Hãy thử lại sau {_wait_text(wait)}, hoặc "
-                "liên hệ Sở để được gửi lại đường dẫn.",
-            )
-            resp.headers["Retry-After"] = str(wait)
-            return resp
+        locked = _locked_out(
+            state,
+            request,
+            key,
+            "Tạm khóa truy cập",
+            "Máy này đã dùng đường dẫn không hợp lệ quá nhiều lần. Hãy thử lại sau {wait}, hoặc liên hệ Sở để được "
+            "gửi lại đường dẫn.",
+        )
+        if locked:
+            return locked
         unit = await run_in_threadpool(state.unit_for_token, token)
         if unit is None:
             await state.limiter.failed(key)
@@ -745,23 +754,7 @@ def _unit_routes(app: FastAPI, state: ServerState) -> None:
 
 def _log_refusal(state: ServerState, unit: Unit, finding: Finding, form: ReceivedForm) -> Upload:
     received = state.now().replace(microsecond=0)
-    up = Upload(
-        id=0,
-        round_id=state.rnd.id,
-        unit_code=unit.code,
-        received=received,
-        outcome="refused",
-        stored=None,
-        sha256=None,
-        size=form.size,
-        format=None,
-        late=received.date() > state.rnd.deadline,
-        valid=False,
-        errors=1,
-        warnings=0,
-        findings=[finding],
-        client_name=form.client_name,
-    )
+    up = Upload.refused(state.rnd, unit, received, form.size, form.client_name, findings=[finding])
     state.desk.log.add(up)
     return up
 
@@ -860,17 +853,11 @@ def _province_routes(app: FastAPI, state: ServerState) -> None:
         if _cross_site(request):
             return _message(state, request, 403, "Yêu cầu bị từ chối", "Yêu cầu gửi từ trang web khác bị từ chối.")
         key = "tinh:" + _client(request)
-        wait = state.limiter.retry_after(key)
-        if wait:
-            resp = _message(
-                state,
-                request,
-                429,
-                "Tạm khóa đăng nhập",
-                f"Đã nhập sai mật khẩu quá nhiều lần. Hãy thử lại sau {_wait_text(wait)}.",
-            )
-            resp.headers["Retry-After"] = str(wait)
-            return resp
+        locked = _locked_out(
+            state, request, key, "Tạm khóa đăng nhập", "Đã nhập sai mật khẩu quá nhiều lần. Hãy thử lại sau {wait}."
+        )
+        if locked:
+            return locked
         form = await request.form()
         if not _same(str(form.get("csrf") or ""), request.cookies.get(LOGIN_COOKIE)):
             return login_page(request, 403, "Phiên đăng nhập đã hết hạn. Hãy nhập lại mật khẩu.")

@@ -120,6 +120,36 @@ class Upload:
     annotated: str | None = None
     client_name: str | None = None
 
+    @classmethod
+    def refused(
+        cls,
+        rnd: Round,
+        unit: Unit,
+        received: dt.datetime,
+        size: int,
+        client_name: str | None,
+        sha256: str | None = None,
+        findings: list[Finding] | None = None,
+    ) -> Upload:
+        """A refused upload of ``unit`` (one error); what it turns out to be is filled in as it is checked."""
+        return cls(
+            id=0,
+            round_id=rnd.id,
+            unit_code=unit.code,
+            received=received,
+            outcome="refused",
+            stored=None,
+            sha256=sha256,
+            size=size,
+            format=None,
+            late=received.date() > rnd.deadline,
+            valid=False,
+            errors=1,
+            warnings=0,
+            findings=list(findings or []),
+            client_name=client_name,
+        )
+
     @property
     def outcome_label(self) -> str:
         return OUTCOME_LABELS[self.outcome]
@@ -325,23 +355,7 @@ class UploadDesk:
         """Check, store, validate and log one upload (see the module docstring). Never raises for a bad file:
         a refused file comes back as an Upload with ``outcome == "refused"``. ``staged`` is consumed."""
         received = self.now().replace(microsecond=0)
-        late = received.date() > self.rnd.deadline
-        up = Upload(
-            id=0,
-            round_id=self.rnd.id,
-            unit_code=unit.code,
-            received=received,
-            outcome="refused",
-            stored=None,
-            sha256=sha256,
-            size=size,
-            format=None,
-            late=late,
-            valid=False,
-            errors=1,
-            warnings=0,
-            client_name=client_name,
-        )
+        up = Upload.refused(self.rnd, unit, received, size, client_name, sha256=sha256)
         base = f"{unit.code}_{received:%Y%m%d-%H%M%S}_{sha256[:8]}"
         work = staged.parent
         try:
