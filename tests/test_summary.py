@@ -582,16 +582,21 @@ def test_bulk_rows_interleave_with_xlsxwriter_rows(tmp_path: Path) -> None:
     assert 'count="8" uniqueCount="7"' in sst  # 2 written + 5 bulk + 1 counted again; 7 distinct texts
 
 
-def test_tidy_rows_with_an_empty_text_keep_every_column_in_place(tmp_path: Path) -> None:
+def test_tidy_rows_with_an_empty_text_keep_every_column_in_place(tmp_path: Path, bac_giang_round: Round) -> None:
     from types import SimpleNamespace
 
     from toolkit.consolidate import TidyRow
 
+    form = get_form("PL03")
+    ind = next(i for i in form.indicators if i.is_input and i.value == "count")
+    period = bac_giang_round.periods[0]
+    cell = form.layout(tuple(p.id for p in bac_giang_round.periods)).cell(ind.code, "total", period.id)
+    sha = ("ab" * 32, "cd" * 32)
     rows = [
-        TidyRow("215", "Huyện Yên Thế", "PL03", "TE07", "Số trẻ em", "total", "Y2023", "Năm 2023", 4.0, "a.xlsx",
-                "ab" * 32, "PL03", "D20"),
-        TidyRow("216", "", "PL03", "TE07", "Số trẻ em", "total", "Y2023", "Năm 2023", 5.0, "b.xlsx", "cd" * 32,
-                "PL03", "D20"),
+        TidyRow("215", "Huyện Yên Thế", form.id, ind.code, ind.label, "total", period.id, period.label, 4.0,
+                "a.xlsx", sha[0], form.sheet, cell),
+        TidyRow("216", "", form.id, ind.code, ind.label, "total", period.id, period.label, 5.0, "b.xlsx", sha[1],
+                form.sheet, cell),
     ]  # fmt: skip
     path = tmp_path / "tidy.xlsx"
     wb = summary.new_workbook(path)
@@ -601,8 +606,9 @@ def test_tidy_rows_with_an_empty_text_keep_every_column_in_place(tmp_path: Path)
     summary._tidy_rows(ws, SimpleNamespace(tidy=rows), plain._get_xf_index(), {"count": 0, "money": 0})
     wb.close()
     got = [[c.value for c in r] for r in openpyxl.load_workbook(path)["D"].iter_rows(min_row=2, max_col=12)]
-    label = get_form("PL03").field_labels["total"]
+    label = form.field_labels["total"]
+    same = [form.id, ind.code, ind.label, label, period.label]
     assert got == [
-        ["215", "Huyện Yên Thế", "PL03", "TE07", "Số trẻ em", label, "Năm 2023", 4, "a.xlsx", "ab" * 32, "PL03", "D20"],
-        ["216", None, "PL03", "TE07", "Số trẻ em", label, "Năm 2023", 5, "b.xlsx", "cd" * 32, "PL03", "D20"],
+        ["215", "Huyện Yên Thế", *same, 4, "a.xlsx", sha[0], form.sheet, cell],
+        ["216", None, *same, 5, "b.xlsx", sha[1], form.sheet, cell],
     ]

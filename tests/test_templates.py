@@ -39,6 +39,7 @@ from support.workbook import (
 
 from toolkit.cli import main
 from toolkit.forms import FIRST_VALUE_COL, HEADER_ROW, available_forms
+from toolkit.render import CHECK_HEADING
 from toolkit.rules import rules_for
 
 FONT = "Times New Roman"
@@ -329,7 +330,7 @@ def test_check_column_names_every_rule(district):
             continue
         rules = rules_for(form.id, layout.periods)
         check = get_column_letter(layout.check_col)
-        assert ws[f"{check}{HEADER_ROW}"].value == "Kiểm tra"
+        assert ws[f"{check}{HEADER_ROW}"].value == CHECK_HEADING
         for ind in form.indicators:
             cell = ws[f"{check}{layout.row_of[ind.code]}"]
             anchored = rules.rules_at(ind.code)

@@ -32,6 +32,7 @@ FONT = "Times New Roman"
 INPUT_FILL = "#FFF2CC"
 ERROR_FILL = "#F4B6B6"
 FIXED_TIME = dt.datetime(2000, 1, 1)
+CHECK_HEADING = "Kiểm tra"  # heading of the live-check column of every form sheet
 LABEL_CHARS = 60  # characters of a label that fit on one line of column B
 
 
@@ -365,7 +366,7 @@ def _write_indicator_sheet(wb, st: _Styles, rnd: Round, unit: Unit, form: Form) 
     _write_header(ws, st, rnd, unit, form, last, f"Kỳ báo cáo: {periods_label(rnd)}")
 
     h = write_indicator_headings(ws, st, rnd, form, layout)
-    ws.merge_range(h, check, h + 1, check, "Kiểm tra", st.head)
+    ws.merge_range(h, check, h + 1, check, CHECK_HEADING, st.head)
     for col, mark in enumerate(["A", "B", "C"] + [str(i) for i in range(1, check - 2)] + ["D"]):
         ws.write_string(h + 2, col, f"({mark})" if col >= 3 and col < check else mark, st.numbering)
 
@@ -441,7 +442,7 @@ def _write_schedule_sheet(wb, st: _Styles, rnd: Round, unit: Unit, form: Form, l
         ws.write_string(h, c, col.label, st.head)
         ws.write_string(h + 1, c, f"({c + 1})", st.numbering)
         ws.set_column(c, c, col.width)
-    ws.write_string(h, check, "Kiểm tra", st.head)
+    ws.write_string(h, check, CHECK_HEADING, st.head)
     ws.write_string(h + 1, check, f"({check + 1})", st.numbering)
     ws.set_column(check, check, 34)
 
