@@ -121,7 +121,7 @@ class Return:
     note: str = ""
 
 
-Y, Q = "Y2023", "Q1_2024"
+Y, Q = (p.id for p in load_round(ROUND).periods)  # the round's two periods: the year, the quarter
 PLAN: tuple[Return, ...] = (
     Return("220_son-dong.ods", "220", dt.datetime(2024, 5, 3, 9, 24), fmt="ods", note="lưu dạng .ods (LibreOffice)"),
     Return("215_yen-the.xlsx", "215", dt.datetime(2024, 5, 6, 10, 5)),

@@ -141,7 +141,10 @@ def validate(paths: tuple[str, ...], round_path: str | None, as_json: bool, anno
             for sub in report.submissions:
                 written.append(write_annotated(sub, annotate_dir))
         except OSError as exc:
-            click.echo(f"Không ghi được bản sao vào {annotate_dir}: {exc.strerror or exc}.", err=True)
+            click.echo(
+                f"Không ghi được bản sao vào {annotate_dir}: {exc.strerror or exc}. Hãy chọn thư mục khác (--annotate).",
+                err=True,
+            )
             sys.exit(EXIT_USAGE)
     if as_json:
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
@@ -353,7 +356,10 @@ def serve(round_path, inbox, registry_path, host, port, password, max_upload_mb,
         box.mkdir(parents=True, exist_ok=True)
         app = server.create_app(rnd, box, reg, password, max_upload_bytes=max_upload_mb * 1024 * 1024)
     except (OSError, ValueError) as exc:
-        click.echo(f"Không khởi động được máy chủ: {exc}", err=True)
+        click.echo(
+            f"Không khởi động được máy chủ: {exc}. Hãy kiểm tra thư mục hộp thư (--inbox) và quyền ghi vào đó.",
+            err=True,
+        )
         sys.exit(EXIT_USAGE)
     click.echo(f"Đợt báo cáo: {rnd.title} (hạn nộp {rnd.deadline:%d/%m/%Y})")
     click.echo(f"Hộp thư: {box}")

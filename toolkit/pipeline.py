@@ -80,7 +80,10 @@ def consolidate_inbox(
                 "Hãy đóng tệp nếu đang mở trong Excel, hoặc chọn đường dẫn khác."
             ) from exc
         except OverflowError as exc:  # a table longer than an Excel sheet
-            raise OutputError(f"Không ghi được tệp tổng hợp {summary_path}: {exc}.") from exc
+            raise OutputError(
+                f"Không ghi được tệp tổng hợp {summary_path}: {exc}. Hãy tổng hợp theo từng nhóm đơn vị (mỗi nhóm "
+                "một hộp thư và một đợt báo cáo riêng)."
+            ) from exc
         registry.record(report, rnd)
     annotated = []
     if annotate_dir:

@@ -662,7 +662,10 @@ class Registry:
                         )
                     )
             if not {row[8] for row in rows} <= by_key.keys():  # every figure's file was recorded above
-                raise RegistryError("internal: an accepted value refers to a file that is not recorded")
+                raise RegistryError(
+                    f"Lỗi nội bộ của baocao: một số liệu được chấp nhận không gắn với tệp nào trong sổ theo dõi "
+                    f"{self.path}; lần tổng hợp này không được ghi vào sổ. Hãy báo lỗi này cho người quản trị."
+                )
             self._replace_accepted_values(rnd.id, rows)
 
             superseded = [
@@ -700,7 +703,10 @@ class Registry:
             for table in ("files", "findings", "runs"):  # the small tables; accepted values are checked above
                 broken = conn.execute(f"PRAGMA foreign_key_check({table})").fetchall()
                 if broken:
-                    raise RegistryError(f"internal: foreign key violated in {table}: {broken[:3]}")
+                    raise RegistryError(
+                        f"Lỗi nội bộ của baocao: bảng {table} của sổ theo dõi {self.path} tham chiếu tới dòng không "
+                        "tồn tại; lần tổng hợp này không được ghi vào sổ. Hãy báo lỗi này cho người quản trị."
+                    )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
