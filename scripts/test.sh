@@ -14,7 +14,8 @@ if [ "${#APT_PACKAGES[@]}" -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+  # with their recommended packages (fonts, LibreOffice's Python bridge parts): as verified on a fresh machine
+  $SUDO apt-get install -y -qq "${APT_PACKAGES[@]}" >/dev/null
 fi
 python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
