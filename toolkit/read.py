@@ -28,7 +28,7 @@ from .forms import HEADER_ROW, Form, InputCell, available_forms
 from .normalize import convert_by_font, detect_legacy_font, normalise_text, parse_number_text
 from .render import GUIDE_SHEET, LIST_SHEET, META_SHEET, parse_cell_map
 from .round import Round
-from .safety import inspect_workbook, read_member
+from .safety import SafetyResult, inspect_workbook, read_member
 from .text import fold as _fold_text
 from .text import fold_place as _fold_place_text
 
@@ -781,10 +781,14 @@ def _unit_from_labels(grids: list[_Grid], rnd: Round) -> str | None:
     return None
 
 
-def read_submission(path: str | Path, rnd: Round) -> Submission:
-    """Read one returned workbook. Never raises for a bad workbook: problems become findings."""
+def read_submission(path: str | Path, rnd: Round, safety: SafetyResult | None = None) -> Submission:
+    """Read one returned workbook. Never raises for a bad workbook: problems become findings.
+
+    ``safety``: the file's :func:`~toolkit.safety.inspect_workbook` result when the caller already has it
+    (``keep_data=True``: the bytes are then not read again)."""
     path = Path(path)
-    safety = inspect_workbook(path, keep_data=True)
+    if safety is None:
+        safety = inspect_workbook(path, keep_data=True)
     sub = Submission(path=path, size=safety.size, sha256=safety.sha256, modified=safety.modified, format=safety.format)
     if safety.finding is not None:
         sub.readable = False

@@ -361,21 +361,29 @@ class UploadDesk:
         try:
             probe = work / base  # no extension yet: messages must not repeat one the client chose
             os.replace(staged, probe)
-            safety = inspect_workbook(probe, max_bytes=max(self.max_upload_bytes, 1))
+            safety = inspect_workbook(probe, max_bytes=max(self.max_upload_bytes, 1), keep_data=True)
             if safety.finding is not None or safety.format not in FORMAT_EXTENSIONS:
                 raise Refused(
                     _to_unit(safety.finding)
-                    or Finding("file-unreadable", f"Tệp {base} không phải sổ tính Excel (.xlsx, .xls, .ods).")
+                    or Finding(
+                        "file-unreadable",
+                        f"Tệp {base} không phải sổ tính Excel (.xlsx, .xls, .ods). Hãy tải lên tệp biểu mẫu đã điền.",
+                    )
                 )
             up.format = safety.format
             name = self._reserve(base, FORMAT_EXTENSIONS[safety.format])
             try:
                 candidate = work / name
                 os.replace(probe, candidate)
-                sub = read_submission(candidate, self.rnd)
+                sub = read_submission(candidate, self.rnd, safety)  # the bytes just checked, not read again
                 if not sub.readable:
                     raise Refused(
-                        _to_unit(sub.errors[0]) if sub.errors else Finding("file-unreadable", "Không đọc được tệp.")
+                        _to_unit(sub.errors[0])
+                        if sub.errors
+                        else Finding(
+                            "file-unreadable",
+                            f"Không đọc được tệp {name}. Hãy mở tệp bằng Excel, lưu lại dạng .xlsx rồi tải lên lại.",
+                        )
                     )
                 other = bool(sub.unit_code) and sub.unit_code != unit.code
                 folder = self.inbox / OTHER_UNIT_DIR if other else self.inbox
