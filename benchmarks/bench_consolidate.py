@@ -60,16 +60,19 @@ TARGET_RSS_MB = 500.0  # peak RSS of the process, and of its largest pool worker
 TARGET_UNITS = 700  # the targets are for the district round
 
 # Steps of consolidate_inbox, as the pipeline module calls them (wrapped to time each one).
-STEPS = ("validate_paths", "flag_large_changes", "consolidate", "write_summary")
+STEPS = ("validate_paths", "flag_large_changes", "consolidate", "write_and_record", "write_summary")
 STEP_LABELS = {
     "validate_paths": "validate",
     "registry_open": "registry open",
     "flag_large_changes": "large-change check",
     "consolidate": "consolidate",
-    "write_summary": "write summary",
-    "registry_record": "registry record",
+    "write_and_record": "summary ‖ registry",
+    "write_summary": "  write summary",
+    "registry_record": "  registry record",
     "registry_close": "registry close",
 }
+NESTED_STEPS = {"write_summary", "registry_record"}  # inside write_and_record (the summary's, in the parallel
+# run, is in the forked child and not seen here)
 
 # Stages of the profiled part (everything after validation), by the function whose cumulative time covers them.
 PROFILE_STAGES: list[tuple[str, str | None, str]] = [
@@ -180,7 +183,9 @@ def worker(spec: dict) -> dict:
         _instrument(steps, record, prof)
         summary, registry = Path(spec["summary"]), Path(spec["registry"])
         t0, c0 = time.perf_counter(), cpu_seconds()
-        run = consolidate_inbox(inbox, rnd, summary, registry)
+        # The profile and the sequential measurement write the summary in this process, then record.
+        parallel = False if mode in ("profile", "sequential") else None
+        run = consolidate_inbox(inbox, rnd, summary, registry, parallel=parallel)
         extra = {
             "report": run.report.summary(),
             "registry_run": record,
@@ -238,8 +243,8 @@ def bench(n: int, level: str, args, profile: bool) -> dict:
     for p in files:  # warm the page cache: every measurement starts from the same state
         p.read_bytes()
 
-    attempts: dict[str, list[dict]] = {"calamine": [], "first": [], "rerun": []}
-    identical = []
+    attempts: dict[str, list[dict]] = {"calamine": [], "first": [], "rerun": [], "sequential": []}
+    identical, same_as_sequential = [], []
     registry_rows = {}
     for k in range(args.repeat):
         tmp = Path(tempfile.mkdtemp(prefix="consolidate-", dir=data))  # beside the inbox: same disk
@@ -254,6 +259,22 @@ def bench(n: int, level: str, args, profile: bool) -> dict:
             again = zip_parts(summary)
             identical.append(list(first_parts) == list(again) and all(first_parts[p] == again[p] for p in again))
             registry_rows = {"after_first_run": first_rows, "after_re_run": registry_counts(registry)}
+            # The first run again with the summary written before the registry records, in one process.
+            seq_summary, seq_registry = tmp / "tuan-tu.xlsx", tmp / "tuan-tu.baocao.sqlite"
+            attempts["sequential"].append(
+                run_worker(
+                    {
+                        "mode": "sequential",
+                        "data": str(data),
+                        "summary": str(seq_summary),
+                        "registry": str(seq_registry),
+                    }
+                )
+            )
+            seq_parts = zip_parts(seq_summary)
+            same_as_sequential.append(
+                list(first_parts) == list(seq_parts) and all(first_parts[p] == seq_parts[p] for p in seq_parts)
+            )
             summary_facts = {
                 "bytes": summary.stat().st_size,
                 "parts": len(again),
@@ -264,7 +285,8 @@ def bench(n: int, level: str, args, profile: bool) -> dict:
         best = {m: min(a, key=lambda r: r["seconds"]) for m, a in attempts.items()}
         print(
             f"  attempt {k + 1}/{args.repeat}: calamine {attempts['calamine'][-1]['seconds']:.2f}s, first run "
-            f"{attempts['first'][-1]['seconds']:.2f}s, re-run {attempts['rerun'][-1]['seconds']:.2f}s",
+            f"{attempts['first'][-1]['seconds']:.2f}s, re-run {attempts['rerun'][-1]['seconds']:.2f}s, sequential first "
+            f"run {attempts['sequential'][-1]['seconds']:.2f}s",
             flush=True,
         )
 
@@ -287,7 +309,7 @@ def bench(n: int, level: str, args, profile: bool) -> dict:
 
     cal = best["calamine"]
     ratios = {}
-    for m in ("first", "rerun"):
+    for m in ("first", "rerun", "sequential"):
         ratios[m] = {
             "wall": best[m]["seconds"] / cal["seconds"],
             "cpu": best[m]["cpu_seconds"] / cal["cpu_seconds"],
@@ -300,7 +322,11 @@ def bench(n: int, level: str, args, profile: bool) -> dict:
         "best": best,
         "attempts": {m: [_brief(r) for r in a] for m, a in attempts.items()},
         "ratios_over_calamine": ratios,
-        "summary_workbook": summary_facts | {"identical_on_re_run": all(identical)},
+        "summary_workbook": summary_facts
+        | {
+            "identical_on_re_run": all(identical),
+            "sequential_identical": all(same_as_sequential),
+        },
         "registry_rows": registry_rows,
         "profile": prof,
     }
@@ -324,7 +350,7 @@ def print_result(res: dict) -> None:
         f"\n{'N=' + str(n):<8} {'measurement':<11} {'wall s':>7} {'CPU s':>7} {'ms/file':>8} {'RSS MB':>7} "
         f"{'worker MB':>9} {'× calamine':>11} {'× CPU':>6}"
     )
-    names = {"calamine": "calamine", "first": "first run", "rerun": "re-run"}
+    names = {"calamine": "calamine", "first": "first run", "rerun": "re-run", "sequential": "sequential"}
     for m, label in names.items():
         r = best[m]
         ratio = "" if m == "calamine" else f"{res['ratios_over_calamine'][m]['wall']:.2f}×"
@@ -334,9 +360,9 @@ def print_result(res: dict) -> None:
             f"{'':<8} {label:<11} {r['seconds']:>7.2f} {r['cpu_seconds']:>7.2f} {1000 * r['seconds'] / r['files']:>8.2f} "
             f"{r['rss_peak_mb']['self']:>7.0f} {(f'{worker:.0f}' if worker else '-'):>9} {ratio:>11} {cpu_ratio:>6}"
         )
-    for m in ("first", "rerun"):
+    for m in ("first", "rerun", "sequential"):
         steps = best[m]["steps"]
-        other = best[m]["seconds"] - sum(steps.values())
+        other = best[m]["seconds"] - sum(v for k, v in steps.items() if k not in NESTED_STEPS)
         parts = ", ".join(f"{STEP_LABELS[k]} {v:.2f}" for k, v in _ordered(steps)) + f", other {other:.2f}"
         print(f"  {names[m]} steps (s): {parts}")
     rep = best["first"]["report"]
@@ -345,7 +371,8 @@ def print_result(res: dict) -> None:
         f"  validation: {rep['valid']} valid / {rep['invalid']} invalid, {rep['errors']} errors, "
         f"{rep['warnings']} warnings; {best['first']['tidy_rows']:,} tidy rows, "
         f"{best['first']['registry_run'].get('values', 0):,} accepted values; summary {wb['bytes'] / 1e6:.1f} MB "
-        f"({wb['sheet_xml_bytes'] / 1e6:.1f} MB of sheet XML), identical on re-run: {wb['identical_on_re_run']}; "
+        f"({wb['sheet_xml_bytes'] / 1e6:.1f} MB of sheet XML), identical on re-run: {wb['identical_on_re_run']}, "
+        f"sequential run's identical: {wb['sequential_identical']}; "
         f"registry rows {res['registry_rows'].get('after_re_run')}"
     )
     prof = res.get("profile")

@@ -172,8 +172,10 @@ def test_two_consolidations_at_once_do_not_corrupt_the_registry(tmp_path):
         assert {n: a.read(n) for n in a.namelist()} == {n: b.read(n) for n in b.namelist()}
 
 
-def test_a_summary_that_fails_while_written_records_nothing(tmp_path, monkeypatch):
-    """The summary is written before the registry records the run: a summary that failed records nothing."""
+@pytest.mark.parametrize("parallel", [False, True], ids=["sequential", "forked"])
+def test_a_summary_that_fails_while_written_records_nothing(tmp_path, monkeypatch, parallel):
+    """The registry commits only once the summary is written: a summary that failed records nothing, whether it
+    was written before the registry recorded or by a forked child meanwhile."""
     import toolkit.pipeline as pipeline
 
     def fail(cons, path):
@@ -182,7 +184,7 @@ def test_a_summary_that_fails_while_written_records_nothing(tmp_path, monkeypatc
     monkeypatch.setattr(pipeline, "write_summary", fail)
     reg, target = tmp_path / "r.sqlite", tmp_path / "tong-hop.xlsx"
     with pytest.raises(pipeline.OutputError) as err:
-        pipeline.consolidate_inbox(INBOX, load_round(ROUND), target, reg)
+        pipeline.consolidate_inbox(INBOX, load_round(ROUND), target, reg, parallel=parallel)
     assert str(err.value) == (
         f"Không ghi được tệp tổng hợp {target}: Permission denied. "
         "Hãy đóng tệp nếu đang mở trong Excel, hoặc chọn đường dẫn khác."
@@ -197,7 +199,8 @@ def test_a_summary_that_fails_while_written_records_nothing(tmp_path, monkeypatc
     assert not target.exists()
 
 
-def test_a_table_longer_than_an_excel_sheet_is_an_output_error(tmp_path, monkeypatch):
+@pytest.mark.parametrize("parallel", [False, True], ids=["sequential", "forked"])
+def test_a_table_longer_than_an_excel_sheet_is_an_output_error(tmp_path, monkeypatch, parallel):
     import toolkit.summary as summary
     from toolkit.pipeline import OutputError, consolidate_inbox
 
@@ -210,7 +213,127 @@ def test_a_table_longer_than_an_excel_sheet_is_an_output_error(tmp_path, monkeyp
     monkeypatch.setattr(summary._BulkSheet, "__init__", small_sheets)
     target = tmp_path / "tong-hop.xlsx"
     with pytest.raises(OutputError) as err:
-        consolidate_inbox(INBOX, load_round(ROUND), target, tmp_path / "r.sqlite")
+        consolidate_inbox(INBOX, load_round(ROUND), target, tmp_path / "r.sqlite", parallel=parallel)
     assert str(err.value).startswith(f"Không ghi được tệp tổng hợp {target}: ")
     assert "quá số dòng tối đa của một trang Excel (100)" in str(err.value)
     assert not target.exists() and not list(tmp_path.glob(".tmp-*"))
+
+
+# ------------------------------------------------------------------------ the summary written by a forked child
+
+
+def registry_rows(path: Path) -> dict[str, list]:
+    """The registry's tables, as a test compares them (times of the run left out)."""
+    db = sqlite3.connect(path)
+    try:
+        return {
+            "files": db.execute(
+                "select round_id, sha256, unit_code, status, errors, warnings from files order by sha256"
+            ).fetchall(),
+            "findings": db.execute("select * from findings order by 1, 2, 3").fetchall(),
+            "accepted_values": db.execute("select * from accepted_values order by 1, 2, 3, 4, 5, 6").fetchall(),
+            "runs": db.execute("select round_id, files, value_count, errors, warnings from runs").fetchall(),
+        }
+    finally:
+        db.close()
+
+
+def test_a_summary_written_by_a_forked_child_is_the_same(tmp_path):
+    """Large inboxes have the summary written by a forked child while the registry records: same summary, same
+    registry as when they are written one after the other."""
+    from toolkit.pipeline import consolidate_inbox
+
+    rnd = load_round(ROUND)
+    runs = {}
+    for parallel in (False, True):
+        out = tmp_path / str(parallel)
+        out.mkdir()
+        runs[parallel] = consolidate_inbox(INBOX, rnd, out / "s.xlsx", out / "r.sqlite", parallel=parallel)
+    with zipfile.ZipFile(tmp_path / "False" / "s.xlsx") as a, zipfile.ZipFile(tmp_path / "True" / "s.xlsx") as b:
+        assert a.namelist() == b.namelist()
+        assert {n: a.read(n) for n in a.namelist()} == {n: b.read(n) for n in b.namelist()}
+    assert registry_rows(tmp_path / "False" / "r.sqlite") == registry_rows(tmp_path / "True" / "r.sqlite")
+    (run,) = registry_rows(tmp_path / "True" / "r.sqlite")["runs"]
+    assert run[1:3] == (len(runs[True].report.submissions), len(runs[True].consolidation.tidy)) == (9, 1070)
+    assert not list(tmp_path.rglob(".tmp-*"))
+
+
+def test_a_child_that_dies_while_writing_the_summary_records_nothing(tmp_path, monkeypatch):
+    """A child killed while it writes (say, out of memory) is an output error; the registry records nothing."""
+    import os
+
+    import toolkit.pipeline as pipeline
+
+    def die(cons, path):
+        os._exit(9)
+
+    monkeypatch.setattr(pipeline, "write_summary", die)
+    reg, target = tmp_path / "r.sqlite", tmp_path / "tong-hop.xlsx"
+    with pytest.raises(pipeline.OutputError) as err:
+        pipeline.consolidate_inbox(INBOX, load_round(ROUND), target, reg, parallel=True)
+    assert str(err.value) == (
+        f"Không ghi được tệp tổng hợp {target}: tiến trình ghi tệp dừng đột ngột (mã 9), có thể do thiếu bộ nhớ. "
+        "Hãy chạy lại; nếu vẫn lỗi, hãy báo cho người quản trị."
+    )
+    assert registry_rows(reg) == {"files": [], "findings": [], "accepted_values": [], "runs": []}
+    assert not target.exists()
+
+
+def test_a_registry_that_fails_still_waits_for_the_summary(tmp_path, monkeypatch):
+    """The registry's error is the one raised; the child has finished writing the summary by then (no orphan
+    process writing after the command has returned)."""
+    import toolkit.pipeline as pipeline
+    from toolkit.registry import Registry, RegistryError
+
+    def broken(self, *args, **kwargs):
+        raise RegistryError("sổ hỏng")
+
+    monkeypatch.setattr(Registry, "record", broken)
+    target = tmp_path / "tong-hop.xlsx"
+    with pytest.raises(RegistryError, match="sổ hỏng"):
+        pipeline.consolidate_inbox(INBOX, load_round(ROUND), target, tmp_path / "r.sqlite", parallel=True)
+    assert zipfile.ZipFile(target).testzip() is None
+    assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_no_fork_while_other_threads_run(tmp_path, monkeypatch):
+    """In a process running other threads (the upload server), the summary is written in-process: a lock held by
+    another thread at a fork would stay held in the child."""
+    import threading
+
+    import toolkit.pipeline as pipeline
+
+    def no_fork(*args, **kwargs):
+        raise AssertionError("forked")
+
+    monkeypatch.setattr(pipeline, "_SummaryProcess", no_fork)
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        assert not pipeline._can_fork()
+        pipeline.consolidate_inbox(INBOX, load_round(ROUND), tmp_path / "s.xlsx", tmp_path / "r.sqlite", parallel=True)
+    finally:
+        stop.set()
+        other.join()
+    assert (tmp_path / "s.xlsx").is_file()
+    assert pipeline._can_fork()
+
+
+def test_large_inboxes_fork_small_ones_do_not(tmp_path, monkeypatch):
+    import toolkit.pipeline as pipeline
+
+    forked = []
+    real = pipeline._SummaryProcess
+
+    def spy(*args, **kwargs):
+        forked.append(True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_SummaryProcess", spy)
+    rnd = load_round(ROUND)
+    pipeline.consolidate_inbox(INBOX, rnd, tmp_path / "a.xlsx", tmp_path / "r.sqlite")
+    assert forked == []  # 9 files
+    monkeypatch.setattr(pipeline, "PARALLEL_MIN_FILES", 9)
+    pipeline.consolidate_inbox(INBOX, rnd, tmp_path / "b.xlsx", tmp_path / "r.sqlite")
+    assert forked == [True]

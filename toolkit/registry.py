@@ -31,6 +31,7 @@ import os
 import socket
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -500,7 +501,13 @@ class Registry:
 
     # -- writing
 
-    def record(self, report: Report, rnd: Round, now: dt.datetime | None = None) -> RunRecord:
+    def record(
+        self,
+        report: Report,
+        rnd: Round,
+        now: dt.datetime | None = None,
+        before_commit: Callable[[], object] | None = None,
+    ) -> RunRecord:
         """Record one run of ``rnd`` (one transaction): its files, their findings and the accepted values.
 
         - every file seen is upserted by (round, sha256); ``first_seen`` is kept from the first run;
@@ -512,6 +519,9 @@ class Registry:
 
         Recording the same report again leaves ``files``, ``findings`` and ``accepted_values`` identical but
         for ``files.last_seen``; the run log grows by one row.
+
+        ``before_commit`` is called inside the transaction, just before it commits; if it raises, nothing of the
+        run is recorded and its exception propagates (the summary written alongside failed).
         """
         if self.readonly:
             raise RegistryError(f"Sổ theo dõi {self.path} đang mở chỉ để đọc.")
@@ -707,6 +717,8 @@ class Registry:
                         f"Lỗi nội bộ của baocao: bảng {table} của sổ theo dõi {self.path} tham chiếu tới dòng không "
                         "tồn tại; lần tổng hợp này không được ghi vào sổ. Hãy báo lỗi này cho người quản trị."
                     )
+            if before_commit is not None:
+                before_commit()
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
