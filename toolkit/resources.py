@@ -6,11 +6,13 @@ the wheel installs them as ``toolkit/workbook_templates`` etc. (see ``pyproject.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
 
 
+@functools.cache  # part of the installation: looked up once (forms are asked for several times per file read)
 def resource_dir(name: str) -> Path:
     for candidate in (_HERE / name, _HERE.parent / name):
         if candidate.is_dir():

@@ -393,6 +393,8 @@ def _validate_schedules(group: list[Submission], rnd: Round, form_id: str) -> No
             )
         for r in rows:
             rec = {k: (None if _blank(r.values.get(k)) else r.values.get(k)) for k in rules.columns}
+            if not r.used and all(v is None for v in rec.values()):
+                continue  # a row left empty (most of the template's): every check passes on it
             rec.update(unit_code=s.unit_code, used=r.used, _file=i)
             records.append(rec)
             where.append((s, r))
