@@ -7,8 +7,11 @@ from pathlib import Path
 
 import click
 
+from . import cli_text
 from .round import Round, load_round
 from .yamlio import ConfigError
+
+cli_text.install()  # click's own texts in Vietnamese, before any option below is declared
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
@@ -25,14 +28,25 @@ round_option = click.option(
     "--round",
     "round_path",
     type=click.Path(dir_okay=False),
+    metavar="TỆP",
     default=None,
     help="Tệp round.yaml của đợt báo cáo (mặc định: đợt mẫu Bắc Giang 2024).",
 )
 
 
+class _Command(click.Command):
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("options_metavar", "[TÙY_CHỌN]")
+        super().__init__(*args, **kwargs)
+
+
 class _Group(click.Group):
-    def main(self, *args, **kwargs):  # click's usage errors exit 2 already; keep messages Vietnamese-friendly
-        return super().main(*args, **kwargs)
+    command_class = _Command
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("options_metavar", "[TÙY_CHỌN]")
+        kwargs.setdefault("subcommand_metavar", "LỆNH [THAM_SỐ]...")
+        super().__init__(*args, **kwargs)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,7 +58,13 @@ def main() -> None:
 @main.command()
 @round_option
 @click.option(
-    "-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False), help="Thư mục ghi biểu mẫu."
+    "-o",
+    "--output",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    metavar="THƯ_MỤC",
+    help="Thư mục ghi biểu mẫu.",
 )
 def templates(round_path: str | None, out_dir: str) -> None:
     """Tạo biểu mẫu Excel cho từng đơn vị phải nộp báo cáo."""
@@ -108,13 +128,14 @@ def render_report(report, verbose: bool = True) -> str:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, required=True, type=click.Path(), metavar="TỆP_HOẶC_THƯ_MỤC...")
 @round_option
 @click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON.")
 @click.option(
     "--annotate",
     "annotate_dir",
     type=click.Path(file_okay=False),
+    metavar="THƯ_MỤC",
     default=None,
     help="Ghi bản sao có tô màu và chú thích từng lỗi vào thư mục này.",
 )
@@ -179,20 +200,30 @@ registry_option = click.option(
     "--registry",
     "registry_path",
     type=click.Path(dir_okay=False),
+    metavar="TỆP",
     default=None,
     help="Tệp sổ theo dõi SQLite (mặc định: cạnh thư mục hộp thư, <tên hộp thư>.baocao.sqlite).",
 )
 
 
 @main.command()
-@click.argument("inbox", type=click.Path(file_okay=False))
+@click.argument("inbox", type=click.Path(file_okay=False), metavar="HỘP_THƯ")
 @round_option
-@click.option("-o", "--output", "output", required=True, type=click.Path(dir_okay=False), help="Tệp tổng hợp .xlsx.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    metavar="TỆP",
+    help="Tệp tổng hợp .xlsx.",
+)
 @registry_option
 @click.option(
     "--annotate",
     "annotate_dir",
     type=click.Path(file_okay=False),
+    metavar="THƯ_MỤC",
     default=None,
     help="Ghi bản sao có chú thích của các tệp có lỗi hoặc cảnh báo vào thư mục này.",
 )
@@ -245,7 +276,7 @@ def _print_run(run, rnd, as_json: bool, status_fn) -> None:
 
 
 @main.command()
-@click.argument("inbox", type=click.Path(file_okay=False))
+@click.argument("inbox", type=click.Path(file_okay=False), metavar="HỘP_THƯ")
 @round_option
 @registry_option
 @click.option("--json", "as_json", is_flag=True, help="In kết quả dạng JSON.")
@@ -277,7 +308,7 @@ def status(inbox, round_path, registry_path, as_json) -> None:
 
 
 @main.command()
-@click.argument("out", required=False, default="baocao-demo", type=click.Path(file_okay=False))
+@click.argument("out", required=False, default="baocao-demo", type=click.Path(file_okay=False), metavar="[THƯ_MỤC]")
 def demo(out: str) -> None:
     """Chạy trọn chu trình trên đợt mẫu Bắc Giang 2024: biểu mẫu, kiểm tra, bản sao chú thích, tổng hợp."""
     from .pipeline import OutputError, demo_paths, run_demo
@@ -304,6 +335,7 @@ inbox_option = click.option(
     "--inbox",
     "inbox",
     type=click.Path(file_okay=False),
+    metavar="THƯ_MỤC",
     default=None,
     help="Thư mục hộp thư nhận tệp tải lên (mặc định: thư mục inbox cạnh round.yaml; với đợt mẫu: ./hop-thu).",
 )
@@ -321,23 +353,31 @@ def _server_paths(round_path: str | None, inbox: str | None, registry_path: str 
 @round_option
 @inbox_option
 @registry_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Địa chỉ lắng nghe.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="Cổng.")
+@click.option("--host", default="127.0.0.1", show_default=True, metavar="ĐỊA_CHỈ", help="Địa chỉ lắng nghe.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), metavar="SỐ", help="Cổng.")
 @click.option(
     "--password",
     envvar="BAOCAO_PASSWORD",
     default=None,
+    metavar="MẬT_KHẨU",
     help="Mật khẩu trang của Sở (hoặc biến môi trường BAOCAO_PASSWORD; nếu không có sẽ tạo ngẫu nhiên và in ra).",
 )
 @click.option(
-    "--max-upload-mb", default=10, show_default=True, type=click.IntRange(1, 200), help="Dung lượng tối đa mỗi tệp."
+    "--max-upload-mb",
+    default=10,
+    show_default=True,
+    type=click.IntRange(1, 200),
+    metavar="MB",
+    help="Dung lượng tối đa mỗi tệp.",
 )
 @click.option(
     "--proxy-headers",
     is_flag=True,
     help="Tin tiêu đề X-Forwarded-* từ proxy ngược (nginx, Caddy) ở --forwarded-allow-ips.",
 )
-@click.option("--forwarded-allow-ips", default="127.0.0.1", show_default=True, help="Địa chỉ proxy được tin.")
+@click.option(
+    "--forwarded-allow-ips", default="127.0.0.1", show_default=True, metavar="ĐỊA_CHỈ", help="Địa chỉ proxy được tin."
+)
 def serve(round_path, inbox, registry_path, host, port, password, max_upload_mb, proxy_headers, forwarded_allow_ips):
     """Chạy máy chủ web: trang nộp báo cáo của từng đơn vị và trang theo dõi của Sở."""
     import secrets
@@ -375,9 +415,15 @@ def serve(round_path, inbox, registry_path, host, port, password, max_upload_mb,
 @round_option
 @inbox_option
 @registry_option
-@click.option("--base-url", default=None, help="Địa chỉ máy chủ trong đường dẫn (mặc định: server_url của đợt).")
-@click.option("--unit", "unit_codes", multiple=True, help="Chỉ cấp đường dẫn cho đơn vị này (có thể lặp lại).")
-@click.option("--revoke", "revoke_codes", multiple=True, help="Thu hồi mọi đường dẫn của đơn vị có mã này.")
+@click.option(
+    "--base-url", default=None, metavar="URL", help="Địa chỉ máy chủ trong đường dẫn (mặc định: server_url của đợt)."
+)
+@click.option(
+    "--unit", "unit_codes", multiple=True, metavar="MÃ", help="Chỉ cấp đường dẫn cho đơn vị này (có thể lặp lại)."
+)
+@click.option(
+    "--revoke", "revoke_codes", multiple=True, metavar="MÃ", help="Thu hồi mọi đường dẫn của đơn vị có mã này."
+)
 @click.option("--rotate", is_flag=True, help="Thu hồi các đường dẫn cũ rồi cấp đường dẫn mới.")
 def links(round_path, inbox, registry_path, base_url, unit_codes, revoke_codes, rotate):
     """In đường dẫn riêng (bí mật) để mỗi đơn vị nộp báo cáo: mã, tên, đường dẫn, cách nhau bằng dấu tab."""

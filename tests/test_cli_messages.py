@@ -1,0 +1,102 @@
+"""click's own texts (usage, help, usage errors) come out in Vietnamese, word for word (``toolkit.cli_text``)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from click.testing import CliRunner
+
+from toolkit.cli import main
+
+COMMANDS = ["templates", "validate", "consolidate", "status", "demo", "serve", "links"]
+
+
+def run(*args: str):
+    return CliRunner().invoke(main, list(args), prog_name="baocao")
+
+
+def test_a_missing_argument():
+    result = run("consolidate")
+    assert result.exit_code == 2
+    assert result.output == (
+        "Cách dùng: baocao consolidate [TÙY_CHỌN] HỘP_THƯ\n"
+        "Gõ 'baocao consolidate --help' để xem hướng dẫn.\n"
+        "\n"
+        "Lỗi: Thiếu tham số 'HỘP_THƯ'.\n"
+    )
+
+
+def test_a_missing_required_option():
+    result = run("consolidate", "hop-thu")
+    assert result.exit_code == 2
+    assert result.output.endswith("Lỗi: Thiếu tùy chọn '-o' / '--output'.\n")
+
+
+def test_an_unknown_option_and_a_mistyped_command():
+    result = run("consolidate", "hop-thu", "--bogus")
+    assert result.exit_code == 2
+    assert result.output.endswith("Lỗi: Không có tùy chọn '--bogus'.\n")
+    result = run("consolidate", "hop-thu", "--registr", "x.sqlite")
+    assert result.output.endswith("Lỗi: Không có tùy chọn '--registr'. Có phải ý bạn là '--registry'?\n")
+    result = run("consolid")
+    assert result.exit_code == 2
+    assert result.output == (
+        "Cách dùng: baocao [TÙY_CHỌN] LỆNH [THAM_SỐ]...\n"
+        "Gõ 'baocao --help' để xem hướng dẫn.\n"
+        "\n"
+        "Lỗi: Không có lệnh 'consolid'. Có phải ý bạn là 'consolidate'?\n"
+    )
+
+
+def test_an_option_without_its_value_and_a_value_out_of_range():
+    result = run("consolidate", "hop-thu", "-o")
+    assert result.exit_code == 2
+    assert result.output.endswith("Lỗi: Tùy chọn '-o' cần một giá trị.\n")
+    result = run("serve", "--port", "0")
+    assert result.exit_code == 2
+    assert result.output.endswith("Lỗi: Giá trị không hợp lệ cho '--port': 0 nằm ngoài khoảng 1<=x<=65535.\n")
+    result = run("serve", "--max-upload-mb", "mười")
+    assert result.output.endswith("Lỗi: Giá trị không hợp lệ cho '--max-upload-mb': 'mười' không phải là số hợp lệ.\n")
+
+
+def test_extra_arguments():
+    result = run("status", "a", "b")
+    assert result.exit_code == 2
+    assert result.output.endswith("Lỗi: Thừa tham số (b)\n")
+
+
+def test_the_main_help():
+    result = run("--help")
+    assert result.exit_code == 0
+    assert result.output.startswith(
+        "Cách dùng: baocao [TÙY_CHỌN] LỆNH [THAM_SỐ]...\n"
+        "\n"
+        "  baocao – tạo biểu mẫu, kiểm tra và tổng hợp báo cáo Excel của các đơn vị.\n"
+        "\n"
+        "Tùy chọn:\n"
+        "  --version   Hiện phiên bản rồi thoát.\n"
+        "  -h, --help  Hiện hướng dẫn này rồi thoát.\n"
+        "\n"
+        "Lệnh:\n"
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_no_english_is_left_in_a_commands_help(command):
+    result = run(command, "--help")
+    assert result.exit_code == 0
+    assert result.output.startswith(f"Cách dùng: baocao {command} [TÙY_CHỌN]")
+    assert "\nTùy chọn:\n" in result.output
+    assert "  -h, --help" in result.output and "Hiện hướng dẫn này rồi thoát." in result.output
+    english = re.compile(
+        r"\b(Usage|Options|Commands|Show this|default|required|TEXT|INTEGER|FILE|DIRECTORY|PATH|RANGE)\b"
+    )
+    assert not english.search(result.output), english.search(result.output)
+
+
+def test_the_help_of_serve_names_its_values_in_vietnamese():
+    out = run("serve", "--help").output
+    for line in ("--host ĐỊA_CHỈ", "--port SỐ", "--password MẬT_KHẨU", "--inbox THƯ_MỤC", "--registry TỆP"):
+        assert line in out
+    assert "[mặc định: 8000; 1<=x<=65535]" in out
