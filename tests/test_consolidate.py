@@ -337,3 +337,17 @@ def test_large_inboxes_fork_small_ones_do_not(tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline, "PARALLEL_MIN_FILES", 9)
     pipeline.consolidate_inbox(INBOX, rnd, tmp_path / "b.xlsx", tmp_path / "r.sqlite")
     assert forked == [True]
+
+
+def test_no_process_to_be_had_writes_the_summary_here(tmp_path, monkeypatch):
+    """When no child can be started (a process limit, memory), the summary is written in-process as for few files."""
+    import toolkit.pipeline as pipeline
+
+    def no_process(*args, **kwargs):
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(pipeline, "_SummaryProcess", no_process)
+    reg = tmp_path / "r.sqlite"
+    pipeline.consolidate_inbox(INBOX, load_round(ROUND), tmp_path / "s.xlsx", reg, parallel=True)
+    assert zipfile.ZipFile(tmp_path / "s.xlsx").testzip() is None
+    assert len(registry_rows(reg)["runs"]) == 1

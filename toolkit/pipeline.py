@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import pickle
 import sys
 import threading
 import traceback
@@ -101,11 +102,16 @@ the registry (at 700 returns each takes a second or two; for a handful of files 
 def write_and_record(cons: Consolidation, summary_path: Path, registry: Registry, parallel: bool = False) -> None:
     """Write the summary of ``cons`` and record its report in ``registry``; the registry commits only once the
     summary is written. With ``parallel``, the summary is written by a forked child while this process records."""
-    if not parallel:
+    writer = None
+    if parallel:
+        try:
+            writer = _SummaryProcess(cons, summary_path)
+        except OSError:  # no process to be had (a limit, memory): the summary is written here, as for few files
+            writer = None
+    if writer is None:
         _write_summary(cons, summary_path)
         registry.record(cons.report, cons.round)
         return
-    writer = _SummaryProcess(cons, summary_path)
     try:
         registry.record(cons.report, cons.round, before_commit=writer.result)
     finally:
@@ -149,9 +155,14 @@ class _SummaryProcess:
         self.path = summary_path
         ctx = multiprocessing.get_context("fork")
         self._outcome, sender = ctx.Pipe(duplex=False)
-        self._process = ctx.Process(target=_summary_child, args=(cons, summary_path, sender), daemon=True)
-        self._process.start()
-        sender.close()  # the child holds the only sending end: its end (even a crash) is an end of file here
+        try:
+            self._process = ctx.Process(target=_summary_child, args=(cons, summary_path, sender), daemon=True)
+            self._process.start()
+        except BaseException:
+            self._outcome.close()
+            raise
+        finally:
+            sender.close()  # the child holds the only sending end: its end (even a crash) is an end of file here
         self._done: tuple[BaseException | None] | None = None
 
     def result(self) -> None:
@@ -189,9 +200,10 @@ def _summary_child(cons: Consolidation, summary_path: Path, outcome) -> None:
         _write_summary(cons, summary_path)
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
         try:
-            outcome.send(exc)
-        except Exception:  # noqa: BLE001 - an exception that cannot be pickled goes back as text
-            outcome.send(RuntimeError("".join(traceback.format_exception(exc))))
+            pickle.loads(pickle.dumps(exc))  # what the parent will unpickle
+        except Exception:  # noqa: BLE001 - an exception that does not survive pickling goes back as text
+            exc = RuntimeError("".join(traceback.format_exception(exc)))
+        outcome.send(exc)
     else:
         outcome.send(None)
     finally:
