@@ -100,3 +100,15 @@ def test_the_help_of_serve_names_its_values_in_vietnamese():
     for line in ("--host ĐỊA_CHỈ", "--port SỐ", "--password MẬT_KHẨU", "--inbox THƯ_MỤC", "--registry TỆP"):
         assert line in out
     assert "[mặc định: 8000; 1<=x<=65535]" in out
+
+
+def test_a_file_where_a_folder_is_wanted(tmp_path):
+    f = tmp_path / "hop-thu.xlsx"
+    f.write_bytes(b"")
+    result = run("consolidate", str(f), "-o", str(tmp_path / "s.xlsx"))
+    assert result.exit_code == 2
+    assert result.output.endswith(f"Lỗi: Giá trị không hợp lệ cho 'HỘP_THƯ': '{f}' là một tệp, không phải thư mục.\n")
+    result = run("consolidate", str(tmp_path), "-o", str(tmp_path))
+    assert result.output.endswith(
+        f"Lỗi: Giá trị không hợp lệ cho '-o' / '--output': '{tmp_path}' là một thư mục, không phải tệp.\n"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import sqlite3
 import subprocess
 import sys
@@ -178,7 +179,7 @@ def test_a_summary_that_fails_while_written_records_nothing(tmp_path, monkeypatc
     was written before the registry recorded or by a forked child meanwhile."""
     import toolkit.pipeline as pipeline
 
-    def fail(cons, path):
+    def fail(cons, path, temp_prefix=".tmp-"):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(pipeline, "write_summary", fail)
@@ -222,6 +223,23 @@ def test_a_table_longer_than_an_excel_sheet_is_an_output_error(tmp_path, monkeyp
 # ------------------------------------------------------------------------ the summary written by a forked child
 
 
+@pytest.fixture
+def forks(monkeypatch):
+    """How many summary children were started (a test of the forked path must see one)."""
+    import toolkit.pipeline as pipeline
+
+    started = []
+    real = pipeline._SummaryProcess
+
+    def spy(*args, **kwargs):
+        started.append(True)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline, "_SummaryProcess", spy)
+    yield started
+    assert multiprocessing.active_children() == []  # every child reaped
+
+
 def registry_rows(path: Path) -> dict[str, list]:
     """The registry's tables, as a test compares them (times of the run left out)."""
     db = sqlite3.connect(path)
@@ -238,7 +256,7 @@ def registry_rows(path: Path) -> dict[str, list]:
         db.close()
 
 
-def test_a_summary_written_by_a_forked_child_is_the_same(tmp_path):
+def test_a_summary_written_by_a_forked_child_is_the_same(tmp_path, forks):
     """Large inboxes have the summary written by a forked child while the registry records: same summary, same
     registry as when they are written one after the other."""
     from toolkit.pipeline import consolidate_inbox
@@ -249,6 +267,7 @@ def test_a_summary_written_by_a_forked_child_is_the_same(tmp_path):
         out = tmp_path / str(parallel)
         out.mkdir()
         runs[parallel] = consolidate_inbox(INBOX, rnd, out / "s.xlsx", out / "r.sqlite", parallel=parallel)
+    assert forks == [True]
     with zipfile.ZipFile(tmp_path / "False" / "s.xlsx") as a, zipfile.ZipFile(tmp_path / "True" / "s.xlsx") as b:
         assert a.namelist() == b.namelist()
         assert {n: a.read(n) for n in a.namelist()} == {n: b.read(n) for n in b.namelist()}
@@ -258,13 +277,14 @@ def test_a_summary_written_by_a_forked_child_is_the_same(tmp_path):
     assert not list(tmp_path.rglob(".tmp-*"))
 
 
-def test_a_child_that_dies_while_writing_the_summary_records_nothing(tmp_path, monkeypatch):
+def test_a_child_that_dies_while_writing_the_summary_records_nothing(tmp_path, monkeypatch, forks):
     """A child killed while it writes (say, out of memory) is an output error; the registry records nothing."""
     import os
 
     import toolkit.pipeline as pipeline
 
-    def die(cons, path):
+    def die(cons, path, temp_prefix=".tmp-"):
+        (path.parent / f"{temp_prefix}half.xlsx").write_bytes(b"PK")  # as if killed while writing
         os._exit(9)
 
     monkeypatch.setattr(pipeline, "write_summary", die)
@@ -276,10 +296,11 @@ def test_a_child_that_dies_while_writing_the_summary_records_nothing(tmp_path, m
         "Hãy chạy lại; nếu vẫn lỗi, hãy báo cho người quản trị."
     )
     assert registry_rows(reg) == {"files": [], "findings": [], "accepted_values": [], "runs": []}
-    assert not target.exists()
+    assert not target.exists() and not list(tmp_path.glob(".tmp-*"))
+    assert multiprocessing.active_children() == []
 
 
-def test_a_registry_that_fails_still_waits_for_the_summary(tmp_path, monkeypatch):
+def test_a_registry_that_fails_still_waits_for_the_summary(tmp_path, monkeypatch, forks):
     """The registry's error is the one raised; the child has finished writing the summary by then (no orphan
     process writing after the command has returned)."""
     import toolkit.pipeline as pipeline
@@ -292,6 +313,7 @@ def test_a_registry_that_fails_still_waits_for_the_summary(tmp_path, monkeypatch
     target = tmp_path / "tong-hop.xlsx"
     with pytest.raises(RegistryError, match="sổ hỏng"):
         pipeline.consolidate_inbox(INBOX, load_round(ROUND), target, tmp_path / "r.sqlite", parallel=True)
+    assert forks == [True]
     assert zipfile.ZipFile(target).testzip() is None
     assert not list(tmp_path.glob(".tmp-*"))
 
@@ -311,13 +333,13 @@ def test_no_fork_while_other_threads_run(tmp_path, monkeypatch):
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        assert not pipeline._can_fork()
+        assert not pipeline.can_fork()
         pipeline.consolidate_inbox(INBOX, load_round(ROUND), tmp_path / "s.xlsx", tmp_path / "r.sqlite", parallel=True)
     finally:
         stop.set()
         other.join()
     assert (tmp_path / "s.xlsx").is_file()
-    assert pipeline._can_fork()
+    assert pipeline.can_fork()
 
 
 def test_large_inboxes_fork_small_ones_do_not(tmp_path, monkeypatch):
@@ -351,3 +373,19 @@ def test_no_process_to_be_had_writes_the_summary_here(tmp_path, monkeypatch):
     pipeline.consolidate_inbox(INBOX, load_round(ROUND), tmp_path / "s.xlsx", reg, parallel=True)
     assert zipfile.ZipFile(tmp_path / "s.xlsx").testzip() is None
     assert len(registry_rows(reg)["runs"]) == 1
+
+
+def test_a_bug_in_the_child_comes_back_with_its_traceback(tmp_path, monkeypatch, forks):
+    import toolkit.pipeline as pipeline
+
+    def buggy(cons, path, temp_prefix=".tmp-"):
+        return {}["không có"]
+
+    monkeypatch.setattr(pipeline, "write_summary", buggy)
+    reg = tmp_path / "r.sqlite"
+    with pytest.raises(KeyError) as err:
+        pipeline.consolidate_inbox(INBOX, load_round(ROUND), tmp_path / "s.xlsx", reg, parallel=True)
+    assert forks == [True]
+    (note,) = err.value.__notes__
+    assert "in buggy" in note and note.endswith("KeyError: 'không có'")
+    assert registry_rows(reg)["runs"] == []

@@ -156,11 +156,10 @@ def validate(paths: tuple[str, ...], round_path: str | None, as_json: bool, anno
         report = validate_paths(paths, rnd, progress=(lambda _p: bar.advance(task)) if bar else None)
     written = []
     if annotate_dir:
-        from .annotate import write_annotated
+        from .annotate import write_annotated_copies
 
         try:
-            for sub in report.submissions:
-                written.append(write_annotated(sub, annotate_dir))
+            written = write_annotated_copies(report.submissions, annotate_dir)
         except OSError as exc:
             click.echo(
                 f"Không ghi được bản sao vào {annotate_dir}: {exc.strerror or exc}. Hãy chọn thư mục khác (--annotate).",

@@ -4,7 +4,7 @@ click writes these through :mod:`gettext` (``_`` and ``ngettext``, imported into
 catalogue for Vietnamese. :func:`install` points those names at :data:`TEXTS` instead; a text not listed is
 left as click wrote it. It runs when :mod:`toolkit.cli` is imported, before its options are declared: a
 ``click.Path`` takes its name (``tệp``, ``thư mục``: the metavar in help, the noun in errors) when it is made.
-``tests/test_validate_cli.py`` checks the messages word for word, so a click that renamed a text shows there.
+``tests/test_cli_messages.py`` checks the messages word for word, so a click that renamed a text shows there.
 """
 
 from __future__ import annotations
@@ -64,9 +64,10 @@ TEXTS: dict[str, str] = {
     ),
     "{value!r} is not {choice}.": "{value!r} không phải là {choice}.",
     "{value!r} is not one of {choices}.": "{value!r} không thuộc các giá trị {choices}.",
-    "{name} {filename!r} does not exist.": "{name} {filename!r} không tồn tại.",
-    "{name} {filename!r} is a file.": "{name} {filename!r} là một tệp, không phải thư mục.",
-    "{name} {filename!r} is a directory.": "{name} {filename!r} là một thư mục, không phải tệp.",
+    # ({name} is the noun title-cased, "Thư Mục": left out)
+    "{name} {filename!r} does not exist.": "Không tìm thấy {filename!r}.",
+    "{name} {filename!r} is a file.": "{filename!r} là một tệp, không phải thư mục.",
+    "{name} {filename!r} is a directory.": "{filename!r} là một thư mục, không phải tệp.",
     "{name} {filename!r} is not readable.": "Không có quyền đọc {filename!r}.",
     "{name} {filename!r} is not writable.": "Không có quyền ghi {filename!r}.",
     "{name} {filename!r} is not executable.": "Không có quyền chạy {filename!r}.",

@@ -9,14 +9,13 @@ import gc
 import multiprocessing
 import os
 import pickle
-import sys
-import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .annotate import write_annotated
+from .annotate import write_annotated_copies
 from .consolidate import Consolidation, consolidate
+from .parallel import can_fork
 from .registry import Registry, default_registry_path, flag_large_changes
 from .resources import examples_dir
 from .round import Round, load_round
@@ -68,7 +67,7 @@ def consolidate_inbox(
 
     ``parallel``: write the summary in a forked process while this one records the registry (both are bound by
     the interpreter, so a thread would not help). ``None`` (the default) does so for inboxes of
-    :data:`PARALLEL_MIN_FILES` files or more, where fork is safe (see :func:`_can_fork`); otherwise the summary
+    :data:`PARALLEL_MIN_FILES` files or more, where fork is safe (see :func:`toolkit.parallel.can_fork`); otherwise the summary
     is written first, then the registry records.
     """
     inbox, summary_path = Path(inbox), Path(summary_path)
@@ -85,12 +84,10 @@ def consolidate_inbox(
     with Registry.open(registry_path) as registry:
         flag_large_changes(report, rnd, registry)
         cons = consolidate(report, rnd)
-        write_and_record(cons, summary_path, registry, parallel=parallel and _can_fork())
+        write_and_record(cons, summary_path, registry, parallel=parallel and can_fork())
     annotated = []
     if annotate_dir:
-        for sub in report.submissions:
-            if sub.findings:
-                annotated.append(write_annotated(sub, annotate_dir))
+        annotated = write_annotated_copies([s for s in report.submissions if s.findings], annotate_dir)
     return ConsolidationRun(report, cons, summary_path, registry_path, annotated)
 
 
@@ -118,9 +115,9 @@ def write_and_record(cons: Consolidation, summary_path: Path, registry: Registry
         writer.close()
 
 
-def _write_summary(cons: Consolidation, summary_path: Path) -> None:
+def _write_summary(cons: Consolidation, summary_path: Path, temp_prefix: str = ".tmp-") -> None:
     try:
-        write_summary(cons, summary_path)
+        write_summary(cons, summary_path, temp_prefix=temp_prefix)
     except OSError as exc:
         raise OutputError(
             f"Không ghi được tệp tổng hợp {summary_path}: {exc.strerror or exc}. "
@@ -131,17 +128,6 @@ def _write_summary(cons: Consolidation, summary_path: Path) -> None:
             f"Không ghi được tệp tổng hợp {summary_path}: {exc}. Hãy tổng hợp theo từng nhóm đơn vị (mỗi nhóm "
             "một hộp thư và một đợt báo cáo riêng)."
         ) from exc
-
-
-def _can_fork() -> bool:
-    """Whether a child can be forked safely: on Linux (macOS's system libraries are not fork-safe, Windows has no
-    fork) and from a process running a single thread (a lock held by another thread at the fork, say in the
-    server, would stay held forever in the child)."""
-    return (
-        sys.platform.startswith("linux")
-        and "fork" in multiprocessing.get_all_start_methods()
-        and threading.active_count() == 1
-    )
 
 
 class _SummaryProcess:
@@ -171,6 +157,9 @@ class _SummaryProcess:
                 error = self._outcome.recv()
             except EOFError:
                 self._process.join()
+                # killed before it could clean up (out of memory, say): its half-written temporary file goes here
+                for stray in self.path.parent.glob(f"{_child_temp_prefix(self._process.pid)}*"):
+                    stray.unlink(missing_ok=True)
                 error = OutputError(
                     f"Không ghi được tệp tổng hợp {self.path}: tiến trình ghi tệp dừng đột ngột (mã "
                     f"{self._process.exitcode}), có thể do thiếu bộ nhớ. Hãy chạy lại; nếu vẫn lỗi, hãy báo cho "
@@ -197,8 +186,10 @@ def _summary_child(cons: Consolidation, summary_path: Path, outcome) -> None:
     """In the forked child: write the summary, send back None or the exception."""
     gc.freeze()  # what the parent built is read, never freed: keep the collector (and copy-on-write) off it
     try:
-        _write_summary(cons, summary_path)
+        _write_summary(cons, summary_path, temp_prefix=_child_temp_prefix(os.getpid()))
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the parent
+        if not isinstance(exc, (OutputError, KeyboardInterrupt)):  # a bug: its traceback goes along, as a note
+            exc.add_note("".join(traceback.format_exception(exc)).rstrip())
         try:
             pickle.loads(pickle.dumps(exc))  # what the parent will unpickle
         except Exception:  # noqa: BLE001 - an exception that does not survive pickling goes back as text
@@ -208,6 +199,11 @@ def _summary_child(cons: Consolidation, summary_path: Path, outcome) -> None:
         outcome.send(None)
     finally:
         outcome.close()
+
+
+def _child_temp_prefix(pid: int | None) -> str:
+    """The prefix of the temporary file a summary child writes (its pid: the parent removes it if the child dies)."""
+    return f".tmp-{pid}-"
 
 
 def demo_paths(out: str | Path) -> dict[str, Path]:

@@ -925,7 +925,7 @@ def _fast_deflate():
                 module.ZipInfo = saved
 
 
-def write_summary(cons: Consolidation, path: str | Path) -> Path:
+def write_summary(cons: Consolidation, path: str | Path, temp_prefix: str = ".tmp-") -> Path:
     """Write the provincial summary workbook atomically (temporary file in the same folder, then rename).
 
     Raises an :class:`OSError` subclass when the folder does not exist or cannot be written; no temporary file
@@ -933,7 +933,7 @@ def write_summary(cons: Consolidation, path: str | Path) -> Path:
     """
     path = Path(path)
     rnd = cons.round
-    with atomic_file(path, suffix=".xlsx") as tmp:
+    with atomic_file(path, suffix=".xlsx", prefix=temp_prefix) as tmp:
         wb = new_workbook(tmp)
         wb.set_properties(
             {
