@@ -342,23 +342,15 @@ def test_no_fork_while_other_threads_run(tmp_path, monkeypatch):
     assert pipeline.can_fork()
 
 
-def test_large_inboxes_fork_small_ones_do_not(tmp_path, monkeypatch):
+def test_large_inboxes_fork_small_ones_do_not(tmp_path, monkeypatch, forks):
     import toolkit.pipeline as pipeline
 
-    forked = []
-    real = pipeline._SummaryProcess
-
-    def spy(*args, **kwargs):
-        forked.append(True)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(pipeline, "_SummaryProcess", spy)
     rnd = load_round(ROUND)
     pipeline.consolidate_inbox(INBOX, rnd, tmp_path / "a.xlsx", tmp_path / "r.sqlite")
-    assert forked == []  # 9 files
+    assert forks == []  # 9 files
     monkeypatch.setattr(pipeline, "PARALLEL_MIN_FILES", 9)
     pipeline.consolidate_inbox(INBOX, rnd, tmp_path / "b.xlsx", tmp_path / "r.sqlite")
-    assert forked == [True]
+    assert forks == [True]
 
 
 def test_no_process_to_be_had_writes_the_summary_here(tmp_path, monkeypatch):

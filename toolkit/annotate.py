@@ -111,7 +111,6 @@ def write_annotated_copies(subs: Sequence[Submission], out_dir: str | Path, work
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    Path(out_dir).mkdir(parents=True, exist_ok=True)  # once here, not raced by the workers
     chunk = max(1, len(subs) // (workers * 4))
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
         return list(pool.map(write_annotated, subs, [out_dir] * len(subs), chunksize=chunk))
