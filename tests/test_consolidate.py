@@ -125,6 +125,82 @@ def test_rerun_changes_nothing(demo):
     db.close()
 
 
+def _copy_inbox(tmp_path: Path) -> Path:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for p in INBOX.iterdir():
+        if p.is_file():
+            (inbox / p.name).write_bytes(p.read_bytes())
+    return inbox
+
+
+def test_an_output_inside_the_inbox_is_refused_and_nothing_is_touched(tmp_path):
+    """`-o` on a unit's return (or anywhere in the inbox) would overwrite it or be read as a return next time."""
+    inbox = _copy_inbox(tmp_path)
+    before = {p.name: sha(p) for p in inbox.iterdir()}
+    for target in (inbox / "213_tp-bac-giang.xlsx", inbox / "TONG_HOP.xlsx"):
+        result = CliRunner().invoke(
+            main, ["consolidate", str(inbox), "-o", str(target), "--registry", str(tmp_path / "r.sqlite")]
+        )
+        assert result.exit_code == 2
+        assert result.stderr == (
+            f"Không ghi tệp tổng hợp {target} vào trong hộp thư {inbox}: tệp có thể đè lên tệp đơn vị gửi về, và lần "
+            "chạy sau sẽ bị đọc như một tệp gửi về. Hãy chọn một thư mục ngoài hộp thư.\n"
+        )
+    annotate = inbox / "chu-thich"
+    result = CliRunner().invoke(
+        main,
+        ["consolidate", str(inbox), "-o", str(tmp_path / "s.xlsx"), "--annotate", str(annotate)],
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Không ghi bản sao có chú thích vào {annotate}: thư mục này nằm trong hộp thư {inbox}, lần chạy sau các bản "
+        "sao sẽ bị đọc như tệp gửi về. Hãy chọn một thư mục ngoài hộp thư (--annotate).\n"
+    )
+    result = CliRunner().invoke(main, ["validate", str(inbox), "--annotate", str(annotate)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Không ghi bản sao có chú thích vào {annotate}: thư mục này nằm trong thư mục đang kiểm tra {inbox}, lần "
+        "sau các bản sao sẽ bị đọc như tệp gửi về. Hãy chọn một thư mục khác (--annotate).\n"
+    )
+    assert {p.name: sha(p) for p in inbox.iterdir()} == before
+    assert not (tmp_path / "r.sqlite").exists() and not (tmp_path / "s.xlsx").exists()
+
+
+def test_the_summary_must_be_an_xlsx_so_never_the_round_file(tmp_path):
+    """`-o tong-hop.ods` would be xlsx bytes under another name; `-o round.yaml` would overwrite the round."""
+    round_copy = tmp_path / "round.yaml"
+    round_copy.write_bytes(ROUND.read_bytes())
+    for target, message in (
+        (
+            tmp_path / "tong-hop.ods",
+            f"Không ghi được tệp tổng hợp {tmp_path / 'tong-hop.ods'}: bảng tổng hợp là sổ tính Excel nên tên tệp "
+            "phải có đuôi .xlsx. Hãy đặt tên dạng TONG_HOP.xlsx.\n",
+        ),
+        (
+            round_copy,
+            f"Không ghi được tệp tổng hợp {round_copy}: bảng tổng hợp là sổ tính Excel nên tên tệp phải có đuôi "
+            ".xlsx. Hãy đặt tên dạng TONG_HOP.xlsx.\n",
+        ),
+    ):
+        result = CliRunner().invoke(
+            main,
+            [
+                "consolidate",
+                str(INBOX),
+                "--round",
+                str(round_copy),
+                "-o",
+                str(target),
+                "--registry",
+                str(tmp_path / "r.sqlite"),
+            ],
+        )
+        assert result.exit_code == 2
+        assert result.stderr == message
+    assert round_copy.read_bytes() == ROUND.read_bytes()
+
+
 def test_output_that_cannot_be_written_is_exit_2(tmp_path):
     target = tmp_path / "khong-co" / "tong-hop.xlsx"
     result = CliRunner().invoke(

@@ -150,6 +150,17 @@ def validate(paths: tuple[str, ...], round_path: str | None, as_json: bool, anno
     if missing:
         click.echo(f"Không tìm thấy: {', '.join(missing)}. Hãy kiểm tra lại đường dẫn.", err=True)
         sys.exit(EXIT_USAGE)
+    if annotate_dir:
+        from .pipeline import inside
+
+        within = [p for p in paths if Path(p).is_dir() and inside(annotate_dir, p)]
+        if within:
+            click.echo(
+                f"Không ghi bản sao có chú thích vào {annotate_dir}: thư mục này nằm trong thư mục đang kiểm tra "
+                f"{within[0]}, lần sau các bản sao sẽ bị đọc như tệp gửi về. Hãy chọn một thư mục khác (--annotate).",
+                err=True,
+            )
+            sys.exit(EXIT_USAGE)
     files = collect_files(paths)
     with _progress(len(files)) as bar:
         task = bar.add_task("Đang kiểm tra", total=len(files)) if bar else None

@@ -34,6 +34,7 @@ CATALOG: dict[str, tuple[str, str]] = {
     "text-normalised": (WARNING, "Chữ tiếng Việt được chuẩn hóa"),
     "duplicate-submission": (WARNING, "Nộp trùng"),
     "late-submission": (WARNING, "Nộp muộn"),
+    "received-time-invalid": (WARNING, "Không đọc được thời điểm nhận tệp"),
     "large-change": (WARNING, "Thay đổi lớn so với kỳ trước"),
     "missing-form": (ERROR, "Thiếu biểu"),
     "unexpected-form": (WARNING, "Biểu không phải nộp"),

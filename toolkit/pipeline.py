@@ -51,6 +51,31 @@ def check_writable_file(path: Path) -> None:
         )
 
 
+def inside(path: str | Path, folder: str | Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies anywhere under it (links resolved)."""
+    return Path(path).resolve().is_relative_to(Path(folder).resolve())
+
+
+def check_outputs_outside_inbox(inbox: Path, summary_path: Path, annotate_dir: str | Path | None = None) -> None:
+    """Refuse outputs that would overwrite a return, or be read as returns on the next run; the summary is an .xlsx
+    (so it never overwrites the round file, or anything else a user meant to keep under another extension)."""
+    if summary_path.suffix.lower() != ".xlsx":
+        raise OutputError(
+            f"Không ghi được tệp tổng hợp {summary_path}: bảng tổng hợp là sổ tính Excel nên tên tệp phải có đuôi "
+            ".xlsx. Hãy đặt tên dạng TONG_HOP.xlsx."
+        )
+    if inside(summary_path, inbox):
+        raise OutputError(
+            f"Không ghi tệp tổng hợp {summary_path} vào trong hộp thư {inbox}: tệp có thể đè lên tệp đơn vị gửi về, "
+            "và lần chạy sau sẽ bị đọc như một tệp gửi về. Hãy chọn một thư mục ngoài hộp thư."
+        )
+    if annotate_dir is not None and inside(annotate_dir, inbox):
+        raise OutputError(
+            f"Không ghi bản sao có chú thích vào {annotate_dir}: thư mục này nằm trong hộp thư {inbox}, lần chạy sau "
+            "các bản sao sẽ bị đọc như tệp gửi về. Hãy chọn một thư mục ngoài hộp thư (--annotate)."
+        )
+
+
 def consolidate_inbox(
     inbox: str | Path,
     rnd: Round,
@@ -71,6 +96,7 @@ def consolidate_inbox(
     is written first, then the registry records.
     """
     inbox, summary_path = Path(inbox), Path(summary_path)
+    check_outputs_outside_inbox(inbox, summary_path, annotate_dir)
     check_writable_file(summary_path)
     registry_path = Path(registry_path) if registry_path else default_registry_path(inbox)
     if not registry_path.parent.is_dir() or not os.access(registry_path.parent, os.W_OK):

@@ -7,6 +7,8 @@ import datetime as dt
 import gc
 import math
 import os
+import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +24,7 @@ from .read import Submission, Value, _fmt, read_submission
 from .round import Round
 from .rules import rules_for
 from .schemas import column_key, indicator_schema, input_cells, schedule_schema
-from .yamlio import load_yaml
+from .yamlio import ConfigError, load_yaml
 
 SPREADSHEET_SUFFIXES = {".xlsx", ".xlsm", ".xls", ".ods"}
 RECEIVED_MANIFEST = "received.yaml"
@@ -112,9 +114,60 @@ def collect_files(paths: Iterable[str | Path]) -> list[Path]:
     return unique
 
 
-def received_times(paths: list[Path]) -> dict[Path, dt.datetime]:
-    """When each file was received: from a ``received.yaml`` in its folder (as logged from e-mail), else mtime."""
-    manifests: dict[Path, dict] = {}
+VIETNAM_TIME = dt.timezone(dt.timedelta(hours=7), "ICT")
+"""Rounds are Vietnamese and so are their deadlines: a receipt time written with a time zone is read as Vietnam's
+wall-clock time (UTC+7, no daylight saving)."""
+
+_DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T,]+(\d{1,2})[:h](\d{2})(?::(\d{2}))?)?$")
+_YMD = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
+def parse_received(value: Any) -> dt.datetime | None:
+    """A receipt time as logged in ``received.yaml``: a YAML date or date-time (with or without a time zone), or
+    text such as ``2024-05-08 8:26``, ``08/05/2024 08:26`` or ``08/05/2024``; None when it is none of these.
+    A date alone is taken as noon of that day."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(VIETNAM_TIME).replace(tzinfo=None)
+        return value
+    if isinstance(value, dt.date):
+        return dt.datetime.combine(value, dt.time(12))
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if "T" in text or "+" in text or text.endswith("Z"):
+        try:
+            return parse_received(
+                dt.datetime.fromisoformat(text.removesuffix("Z") + ("+00:00" if text.endswith("Z") else ""))
+            )
+        except ValueError:
+            pass
+    m = _DMY.match(text)
+    parts = (m.group(3), m.group(2), m.group(1)) if m else None
+    if m is None:
+        m = _YMD.match(text)
+        parts = (m.group(1), m.group(2), m.group(3)) if m else None
+    if m is None or parts is None:
+        return None
+    hour, minute, second = m.group(4), m.group(5), m.group(6)
+    try:
+        day = dt.date(int(parts[0]), int(parts[1]), int(parts[2]))
+        if hour is None:
+            return dt.datetime.combine(day, dt.time(12))
+        return dt.datetime.combine(day, dt.time(int(hour), int(minute), int(second or 0)))
+    except ValueError:
+        return None
+
+
+def received_times(paths: list[Path], problems: dict[Path, str] | None = None) -> dict[Path, dt.datetime]:
+    """When each file was received: from a ``received.yaml`` in its folder (as logged from e-mail), else mtime.
+
+    File names are matched in Unicode NFC (a name saved on a Mac, or unzipped, may be decomposed). ``problems``,
+    when given, gets a Vietnamese sentence for each file whose receipt time could not be read from its folder's
+    ``received.yaml`` (a time that is not a time, or a manifest that is not valid YAML): its file time is used.
+    """
+    manifests: dict[Path, dict[str, Any]] = {}
+    broken: dict[Path, str] = {}
     out: dict[Path, dt.datetime] = {}
     for p in paths:
         folder = p.parent
@@ -124,15 +177,45 @@ def received_times(paths: list[Path]) -> dict[Path, dt.datetime]:
             if m.exists():
                 try:
                     data = load_yaml(m) or {}
-                    manifests[folder] = {str(k): v for k, v in data.items()} if isinstance(data, dict) else {}
-                except Exception:  # noqa: BLE001 - a bad manifest falls back to file times
-                    manifests[folder] = {}
-        value = manifests[folder].get(p.name)
-        if isinstance(value, dt.datetime):
-            out[p] = value
-        elif isinstance(value, dt.date):
-            out[p] = dt.datetime.combine(value, dt.time(12))
+                except ConfigError as exc:
+                    broken[folder] = exc.message + (f" (dòng {exc.line})" if exc.line else "")
+                else:
+                    if isinstance(data, dict):
+                        manifests[folder] = {unicodedata.normalize("NFC", str(k)): v for k, v in data.items()}
+                    else:
+                        broken[folder] = "tệp phải là các dòng “tên tệp: thời điểm nhận”"
+        key = unicodedata.normalize("NFC", p.name)
+        if folder in broken:
+            if problems is not None:
+                problems[p] = (
+                    f"Tệp {RECEIVED_MANIFEST} trong thư mục {folder.name or folder} bị lỗi ({broken[folder]}) nên "
+                    f"không biết thời điểm nhận tệp {p.name}; đã dùng thời điểm sửa tệp. Hãy sửa {RECEIVED_MANIFEST} "
+                    "rồi chạy lại."
+                )
+            continue
+        if key not in manifests[folder]:
+            continue
+        value = manifests[folder][key]
+        when = parse_received(value)
+        if when is not None:
+            out[p] = when
+        elif problems is not None:
+            problems[p] = (
+                f"Thời điểm nhận tệp {p.name} ghi trong {RECEIVED_MANIFEST} (“{value}”) không đọc được; đã dùng thời "
+                f"điểm sửa tệp. Hãy ghi dạng 2024-05-08 09:30 hoặc 08/05/2024 09:30."
+            )
     return out
+
+
+def apply_received(subs: list[Submission], received: dict[Path, dt.datetime], problems: dict[Path, str]) -> None:
+    """Set each submission's receipt time from the manifests; a time that could not be read is a warning."""
+    for sub in subs:
+        if sub.path in received:
+            sub.modified = received[sub.path]
+        if sub.path in problems:
+            sub.findings.append(
+                Finding("received-time-invalid", problems[sub.path], severity=WARNING, value=RECEIVED_MANIFEST)
+            )
 
 
 _WORKER_ROUND: Round | None = None  # the round of a reading worker process, set once when it starts
@@ -212,11 +295,10 @@ def validate_paths(
 ) -> Report:
     """Read and validate files and folders (see :func:`collect_files`) against the round."""
     files = collect_files(paths)
-    received = received_times(files)
+    problems: dict[Path, str] = {}
+    received = received_times(files, problems)
     subs = read_all(files, rnd, progress, workers)
-    for sub in subs:
-        if sub.path in received:
-            sub.modified = received[sub.path]
+    apply_received(subs, received, problems)
     with _gc_paused():
         return validate_submissions(subs, rnd)
 
@@ -232,8 +314,8 @@ def validate_submissions(subs: list[Submission], rnd: Round) -> Report:
             _validate_schedules(group, rnd, form_id)
         else:
             _validate_indicators(group, form_id, periods, rnd)
-    _mark_late(subs, rnd)
-    _mark_duplicates(subs)
+    copies = _mark_duplicates(subs)
+    _mark_late(subs, rnd, copies)
     for s in subs:
         s.findings.sort(key=lambda f: (f.severity != ERROR, f.form or "", _cell_order(f.cell), f.code))
     return Report(rnd, subs)
@@ -458,25 +540,66 @@ def _show(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _mark_late(subs: list[Submission], rnd: Round) -> None:
+def _mark_late(subs: list[Submission], rnd: Round, copies: set[Path] = frozenset()) -> None:
+    """A late file says so (``copies``: later copies of an identical file, received when their first copy was)."""
     for s in subs:
-        if s.modified and s.readable and s.modified.date() > rnd.deadline:
+        if s.modified and s.readable and s.modified.date() > rnd.deadline and s.path not in copies:
+            if s.superseded_by:
+                outcome = "Tệp này không được dùng (đơn vị đã gửi tệp khác thay thế)."
+            elif s.valid:
+                outcome = "Số liệu vẫn được tổng hợp; đơn vị được ghi nhận là nộp muộn."
+            else:
+                outcome = "Đơn vị được ghi nhận là nộp muộn."
             s.findings.append(
                 Finding(
                     "late-submission",
                     f"Tệp {s.name} nhận lúc {s.modified:%H:%M ngày %d/%m/%Y}, sau hạn nộp {rnd.deadline:%d/%m/%Y}. "
-                    "Số liệu vẫn được tổng hợp; đơn vị được ghi nhận là nộp muộn.",
+                    + outcome,
                     value=s.modified.isoformat(timespec="minutes"),
                     expected=rnd.deadline.isoformat(),
                 )
             )
 
 
-def _mark_duplicates(subs: list[Submission]) -> None:
+def _other_round(s: Submission) -> bool:
+    return any(f.code == "round-mismatch" for f in s.findings)
+
+
+def _mark_duplicates(subs: list[Submission]) -> set[Path]:
+    """Several files of one unit: the latest counts, the others are superseded (and say so).
+
+    A file of another round is never a resubmission of this one: it is set aside for the unit's file of this round,
+    whenever it came. Byte-identical copies (the same file saved or
+    downloaded twice) are one submission, received when its first copy was: the later copies are superseded by
+    it and take no part in choosing, nor are they late. Returns the paths of those later copies.
+    """
+    copies: set[Path] = set()
     by_unit: dict[str, list[Submission]] = {}
-    for s in subs:
-        if s.readable and s.unit_code:
+    first_copy: dict[tuple[str, str], Submission] = {}
+    other_round: list[Submission] = []
+    for s in sorted(subs, key=lambda s: (s.modified or dt.datetime.min, s.name)):
+        if not (s.readable and s.unit_code):
+            continue
+        if _other_round(s):
+            other_round.append(s)
+            continue
+        first = first_copy.get((s.unit_code, s.sha256))
+        if first is None:
+            first_copy[(s.unit_code, s.sha256)] = s
             by_unit.setdefault(s.unit_code, []).append(s)
+            continue
+        copies.add(s.path)
+        s.superseded_by = str(first.path)
+        s.findings.append(
+            Finding(
+                "duplicate-submission",
+                f"Tệp {s.name} giống hệt tệp {first.name} (cùng nội dung) nên chỉ được tính một lần, theo lần nhận "
+                f"đầu tiên ({_when(first)}).",
+                severity=WARNING,
+                value=s.name,
+                expected=first.name,
+            )
+        )
     for code, group in by_unit.items():
         if len(group) < 2:
             continue
@@ -505,6 +628,22 @@ def _mark_duplicates(subs: list[Submission]) -> None:
                 value=winner.name,
             )
         )
+    for s in other_round:  # set aside for the unit's file of this round, when it sent one
+        group = by_unit.get(s.unit_code)
+        if group:
+            winner = group[-1]
+            s.superseded_by = str(winner.path)
+            s.findings.append(
+                Finding(
+                    "duplicate-submission",
+                    f"Tệp {s.name} là biểu mẫu của đợt báo cáo khác nên không được dùng; tệp {winner.name} của "
+                    f"{s.unit_name or s.unit_code} được dùng.",
+                    severity=WARNING,
+                    value=s.name,
+                    expected=winner.name,
+                )
+            )
+    return copies
 
 
 def _when(s: Submission) -> str:

@@ -47,7 +47,7 @@ from ..read import Submission, read_submission
 from ..registry import Registry, _try_lock, _unlock, flag_large_changes
 from ..round import Round, Unit
 from ..safety import inspect_workbook
-from ..validate import RECEIVED_MANIFEST, collect_files, received_times, validate_submissions
+from ..validate import RECEIVED_MANIFEST, apply_received, collect_files, received_times, validate_submissions
 
 log = logging.getLogger("baocao.server")
 
@@ -576,16 +576,16 @@ class RegistrySync:
 
     def _run(self) -> None:
         files = collect_files([self.inbox])
-        received = received_times(files)
+        problems: dict[Path, str] = {}
+        received = received_times(files, problems)
         subs = []
         for path in files:
             try:
                 sub = self._read(path)
             except OSError:  # gone meanwhile
                 continue
-            if path in received:
-                sub.modified = received[path]
             subs.append(sub)
+        apply_received(subs, received, problems)
         with self._state:
             keep = {str(p) for p in files}
             for stale in [k for k in self._cache if k not in keep]:
