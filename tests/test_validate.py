@@ -111,7 +111,7 @@ class Filler:
                 e = self.edits.get((sheet, layout.schedule_cell(col.code, i)))
                 if e is None:
                     continue
-                value = dt.date.fromisoformat(e["date"]) if "date" in e else e["text"]
+                value = dt.date.fromisoformat(e["date"]) if "date" in e else e.get("text")
                 rows.setdefault(i, {})[col.code] = self.schedule_nfc.get((i, col.code), value)
         return [rows[i] for i in sorted(rows)]
 
@@ -261,6 +261,32 @@ def focal_person_in_tcvn3(f: Filler) -> list[Expect]:
     return [Expect("legacy-encoding", WARNING, cell, "PL01")]
 
 
+def date_typed_as_text(f: Filler) -> list[Expect]:
+    day = dt.date.fromisoformat(f.row_edit(0, "date")["date"])
+    cell = f.set_row(0, "date", text=f"{day.day}/{day.month}/{day.year}")  # pasted from Word: "20/5/2024"
+    f.schedule_nfc[(0, "date")] = day
+    return [Expect("date-as-text", WARNING, cell, "PL01")]
+
+
+def words_for_a_date(f: Filler) -> list[Expect]:
+    cell = f.set_row(0, "date", text="tuần sau")
+    return [Expect("not-a-date", ERROR, cell, "PL01")]
+
+
+def formula_in_schedule_note(f: Filler) -> list[Expect]:
+    cell = f.set_row(0, "notes", formula='=HYPERLINK("http://example.com";"bấm vào đây")')
+    f.schedule_nfc[(0, "notes")] = "bấm vào đây"  # its saved result
+    return [Expect("formula-in-input", WARNING, cell, "PL01")]
+
+
+def schedule_sheet_deleted(f: Filler) -> list[Expect]:
+    sheet = f.schedule_form.sheet
+    f.delete_sheets.append(sheet)
+    for key in [k for k in f.edits if k[0] == sheet]:
+        del f.edits[key]
+    return [Expect("missing-form", ERROR, None, "PL01")]
+
+
 CASES: dict[str, tuple[str, str, Callable[[Filler], list[Expect]]]] = {
     "213_tp-bac-giang.xlsx": ("213", "xlsx", clean),
     "218_luc-nam_bao-cao.xlsx": ("218", "xlsx", clean),
@@ -284,6 +310,11 @@ CASES: dict[str, tuple[str, str, Callable[[Filler], list[Expect]]]] = {
     "221_dan-sang.xlsx": ("221", "xlsx", pasted_without_metadata),
     "222_nfd.xlsx": ("222", "xlsx", commune_in_nfd),
     "213_vntime.xlsx": ("213", "xlsx", focal_person_in_tcvn3),
+    "2024_yen-dung.xlsx": ("221", "xlsx", clean),  # a year first in the name is not a unit's code
+    "213_ngay-dang-chu.xlsx": ("213", "xlsx", date_typed_as_text),
+    "222_ngay-sai.xlsx": ("222", "xlsx", words_for_a_date),
+    "219_ghi-chu-cong-thuc.xlsx": ("219", "xlsx", formula_in_schedule_note),
+    "216_thieu-pl01.xlsx": ("216", "xlsx", schedule_sheet_deleted),
 }
 CLEAN = [name for name, (_, _, plant) in CASES.items() if plant is clean]
 
@@ -486,8 +517,11 @@ def test_number_typed_as_text_is_used(returns):
 def test_ambiguous_number_shows_both_readings(returns):
     finding = the_finding(returns.sub("219_so-mo-ho.xlsx"), "not-a-number")
     assert finding.value == "1.234"
-    assert "1.234" in finding.message and "1,234" in finding.message  # 1234 (Việt Nam) or 1.234 (English)
-    assert "cách viết Việt Nam" in finding.message and "cách viết tiếng Anh" in finding.message
+    assert finding.message == (
+        f"Ô {finding.cell} (trang PL03) chứa “1.234” dạng chữ, có thể là 1234 (nếu dấu chấm phân cách hàng nghìn) "
+        "hoặc 1,234 (nếu dấu chấm là dấu thập phân). Hãy nhập lại bằng số, không dùng dấu chấm hay dấu phẩy phân "
+        "cách hàng nghìn."
+    )
 
 
 def test_formula_in_input_uses_the_cached_value(returns):
@@ -668,4 +702,27 @@ def test_a_broken_received_manifest_is_said_on_every_file_of_its_folder(returns,
         "Tệp received.yaml trong thư mục inbox bị lỗi (cú pháp YAML không hợp lệ"
     ) and finding.message.endswith(
         "nên không biết thời điểm nhận tệp 213.xlsx; đã dùng thời điểm sửa tệp. Hãy sửa received.yaml rồi chạy lại."
+    )
+
+
+def test_schedule_cells_typed_the_wrong_way_are_said_plainly(returns):
+    note = the_finding(returns.sub("219_ghi-chu-cong-thuc.xlsx"), "formula-in-input")
+    assert note.message == (
+        f'Ô {note.cell} (trang PL01) chứa công thức “=HYPERLINK("http://example.com","bấm vào đây")” thay vì '
+        "nội dung nhập tay. Đã dùng kết quả đã lưu của công thức (“bấm vào đây”); hãy gõ trực tiếp nội dung vào ô."
+    )
+    as_text = the_finding(returns.sub("213_ngay-dang-chu.xlsx"), "date-as-text")
+    day = dt.date.fromisoformat(as_text.expected)
+    assert as_text.message == (
+        f"Ô {as_text.cell} (trang PL01) chứa ngày “{day.day}/{day.month}/{day.year}” được gõ dạng chữ; đã đọc là "
+        f"ngày {day:%d/%m/%Y}. Hãy chọn ngày trong ô (ô định dạng ngày) để tránh nhầm lẫn."
+    )
+    words = the_finding(returns.sub("222_ngay-sai.xlsx"), "not-a-date")  # and no "outside the window" beside it
+    assert words.message == (
+        f"Ô {words.cell} (trang PL01) chứa “tuần sau”, không phải là ngày. Hãy nhập ngày dạng ngày/tháng/năm, ví dụ "
+        "20/05/2024."
+    )
+    missing = the_finding(returns.sub("216_thieu-pl01.xlsx"), "missing-form")
+    assert missing.message == (
+        "Tệp 216_thieu-pl01.xlsx của Huyện Tân Yên thiếu Phụ lục 01 (PL01). Hãy bổ sung và gửi lại."
     )

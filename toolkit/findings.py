@@ -30,6 +30,8 @@ CATALOG: dict[str, tuple[str, str]] = {
     "out-of-range": (ERROR, "Giá trị ngoài khoảng cho phép"),
     "rule-violation": (ERROR, "Số liệu không khớp"),
     "formula-in-input": (WARNING, "Ô nhập chứa công thức"),
+    "date-as-text": (WARNING, "Ngày được gõ dạng chữ"),
+    "not-a-date": (ERROR, "Không phải là ngày"),
     "legacy-encoding": (WARNING, "Phông chữ cũ (TCVN3/VNI)"),
     "text-normalised": (WARNING, "Chữ tiếng Việt được chuẩn hóa"),
     "duplicate-submission": (WARNING, "Nộp trùng"),

@@ -25,7 +25,7 @@ import python_calamine
 
 from .findings import ERROR, WARNING, Finding
 from .forms import HEADER_ROW, Form, InputCell, available_forms
-from .normalize import convert_by_font, detect_legacy_font, normalise_text, parse_number_text
+from .normalize import READING_VN, convert_by_font, detect_legacy_font, normalise_text, parse_number_text
 from .render import GUIDE_SHEET, LIST_SHEET, META_SHEET, parse_cell_map
 from .round import Round
 from .safety import SafetyResult, inspect_workbook, read_member
@@ -570,12 +570,12 @@ def _number(
             value.status = "invalid"
             return value
         else:
-            options = "; ".join(f"{label}: {_fmt(v)}" for label, v in reading.readings)
-            how = (
-                f"có thể hiểu theo nhiều cách ({options})"
-                if len(reading.readings) > 1
-                else f"không phải số nguyên ({options})"
-            )
+            if len(reading.readings) > 1:
+                options = " hoặc ".join(_reading_text(text, label, v) for label, v in reading.readings)
+                how = f"có thể là {options}"
+            else:
+                options = "; ".join(f"{label}: {_fmt(v)}" for label, v in reading.readings)
+                how = f"không phải số nguyên ({options})"
             sub.findings.append(
                 Finding(
                     "not-a-number",
@@ -603,6 +603,16 @@ def _number(
         return value
     value.value = number
     return value
+
+
+def _reading_text(text: str, label: str, value: float) -> str:
+    """One reading of an ambiguous number typed as text, said with the role it gives the separator in the text:
+    "18975 (nếu dấu chấm phân cách hàng nghìn)", "18,975 (nếu dấu chấm là dấu thập phân)"."""
+    sep = "dấu chấm" if "." in text else "dấu phẩy"
+    groups = (sep == "dấu chấm") == (label == READING_VN)
+    role = "phân cách hàng nghìn" if groups else "là dấu thập phân"
+    shown = str(int(value)) if float(value).is_integer() else f"{value}".replace(".", ",")
+    return f"{shown} (nếu {sep} {role})"
 
 
 def _fmt(v: Any) -> str:
@@ -748,8 +758,11 @@ def _read_schedule_form(sub: Submission, form: Form, grid: _Grid, sheet: str, sc
             address = f"{col_letter(cols[col.code])}{row}"
             cells[col.code] = address
             raw = grid.get(row, cols[col.code])
+            formula = scan.formulas.get(address) if scan else None
+            if formula is not None:
+                _schedule_formula(sub, form, sheet, address, col.code, formula, raw, scan)
             if col.type == "date":
-                values[col.code] = raw.date() if isinstance(raw, dt.datetime) else raw
+                values[col.code] = _date_value(sub, form, sheet, address, col.code, raw)
             else:
                 values[col.code] = _text_value(sub, raw, address, sheet, form, col.code, scan)
         seq = grid.get(row, cols.get("tt", 1))
@@ -763,6 +776,87 @@ def _read_schedule_form(sub: Submission, form: Form, grid: _Grid, sheet: str, sc
             break
         sub.schedule.append(ScheduleRow(form.id, sheet, row, values, cells))
         row += 1
+
+
+_DATE_TEXT = (
+    (re.compile(r"^(?:ngày\s*)?(\d{1,2})\s*[/.-]\s*(\d{1,2})\s*[/.-]\s*(\d{4})$", re.IGNORECASE), (3, 2, 1)),
+    (re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$"), (1, 2, 3)),
+)
+
+
+def parse_date_text(text: str) -> dt.date | None:
+    """A date typed as text as people write it in Vietnam: ``13/06/2024``, ``13/6/2024``, ``13-06-2024``,
+    ``13.06.2024``, ``ngày 13/6/2024``, or ISO ``2024-06-13``; None for anything else (or a day that does not
+    exist)."""
+    text = text.strip()
+    for pattern, (y, m, d) in _DATE_TEXT:
+        match = pattern.match(text)
+        if match:
+            try:
+                return dt.date(int(match.group(y)), int(match.group(m)), int(match.group(d)))
+            except ValueError:
+                return None
+    return None
+
+
+def _date_value(sub: Submission, form: Form, sheet: str, address: str, code: str, raw: Any) -> Any:
+    """A schedule date: a date cell as is; a date typed as text read with a warning; anything else an error."""
+    if isinstance(raw, dt.datetime):
+        return raw.date()
+    if raw is None or isinstance(raw, dt.date) or (isinstance(raw, str) and not raw.strip()):
+        return raw
+    where = dict(form=form.id, sheet=sheet, cell=address, indicator=code)
+    text = raw.strip() if isinstance(raw, str) else _fmt(raw)
+    day = parse_date_text(raw) if isinstance(raw, str) else None
+    if day is not None:
+        sub.findings.append(
+            Finding(
+                "date-as-text",
+                f"Ô {address} (trang {sheet}) chứa ngày “{text}” được gõ dạng chữ; đã đọc là ngày {day:%d/%m/%Y}. "
+                "Hãy chọn ngày trong ô (ô định dạng ngày) để tránh nhầm lẫn.",
+                severity=WARNING,
+                value=text,
+                expected=day.isoformat(),
+                **where,
+            )
+        )
+        return day
+    sub.findings.append(
+        Finding(
+            "not-a-date",
+            f"Ô {address} (trang {sheet}) chứa “{text}”, không phải là ngày. Hãy nhập ngày dạng ngày/tháng/năm, "
+            "ví dụ 20/05/2024.",
+            value=text,
+            **where,
+        )
+    )
+    return text
+
+
+def _schedule_formula(
+    sub: Submission, form: Form, sheet: str, address: str, code: str, formula: str, raw: Any, scan: SheetScan
+) -> None:
+    """A formula typed into a schedule cell: its saved result is used (a blank when it has none), and said."""
+    if scan.escaped:
+        formula = html.unescape(formula)
+    if raw in (None, ""):
+        outcome = "Công thức không có kết quả đã lưu nên ô được coi là trống"
+    else:
+        shown = raw.strftime("%d/%m/%Y") if isinstance(raw, dt.datetime) else _fmt(raw)
+        outcome = f"Đã dùng kết quả đã lưu của công thức (“{shown}”)"
+    sub.findings.append(
+        Finding(
+            "formula-in-input",
+            f"Ô {address} (trang {sheet}) chứa công thức “={formula}” thay vì nội dung nhập tay. {outcome}; hãy gõ "
+            "trực tiếp nội dung vào ô.",
+            severity=WARNING,
+            form=form.id,
+            sheet=sheet,
+            cell=address,
+            indicator=code,
+            value=f"={formula}",
+        )
+    )
 
 
 def _unit_from_labels(grids: list[_Grid], rnd: Round) -> str | None:
@@ -843,7 +937,7 @@ def _read_workbook(
         if meta.get("form_versions"):
             sub.recognised_by = "metadata"
             sub.forms = dict(meta["form_versions"])
-            for form_id in sub.forms:
+            for form_id in list(sub.forms):
                 form = forms.get(form_id)
                 if form is None:
                     continue
@@ -856,6 +950,8 @@ def _read_workbook(
                         ):
                             form_sheets[form_id] = name
                             break
+                    else:  # the sheet was deleted: the file does not hold this form (a missing form, said below)
+                        del sub.forms[form_id]
         else:
             for name in names:
                 if name in (META_SHEET, LIST_SHEET) or fold(name) == fold(GUIDE_SHEET):
@@ -920,6 +1016,8 @@ def _identify(sub: Submission, rnd: Round, meta: dict, grids: list[_Grid]) -> No
     m = re.match(r"^(\d{3,5})(?:[_\-\s.]|$)", sub.path.stem)
     name_code = m.group(1) if m else None
     label_code = _unit_from_labels(grids, rnd)
+    if name_code and (meta_code or label_code) and rnd.unit(name_code) is None:
+        name_code = None  # "2024_bao-cao.xlsx": a year or a number in the name, not a unit's code
     candidates = {
         k: v
         for k, v in (("trang nhận dạng", meta_code), ("tên tệp", name_code), ("dòng “Đơn vị báo cáo”", label_code))

@@ -494,6 +494,8 @@ def _validate_schedules(group: list[Submission], rnd: Round, form_id: str) -> No
             cell = row.cells.get(code)
             con = rules.columns[code]
             loc = dict(form=form_id, sheet=row.sheet, cell=cell, indicator=code, value=_show(value))
+            if kind == "within" and value is not None and not isinstance(value, dt.date):
+                continue  # not a date at all: the reader said so (not-a-date)
             if kind == "required":
                 msg = rules.required_message.format(label=col.label, row=row.row)
                 s.findings.append(Finding("missing-value", f"{msg} (ô {cell})", **loc))
