@@ -27,6 +27,7 @@ from support.workbook import cell_map, metadata
 
 import toolkit.summary as summary
 from toolkit.consolidate import Consolidation, consolidate
+from toolkit.findings import CATALOG
 from toolkit.forms import Form, get_form
 from toolkit.round import Round
 from toolkit.validate import validate_paths
@@ -306,9 +307,10 @@ def test_schedule_sorted_flagged_and_formula_text_stays_text(filled: Round4, boo
     for r in range(head + 2, ws.max_row + 1):
         if isinstance(ws.cell(r, 1).value, int):
             rows.append([ws.cell(r, c) for c in range(1, 10)])
-    counted = [u for u in filled.rnd.units if "PL01" in u.forms and u.code not in (MISSING, INVALID)]
+    # every unit that sent its schedule, also the one whose return has an error (its rows say so)
+    shown = [u for u in filled.rnd.units if "PL01" in u.forms and u.code != MISSING]
     expected_rows = 0
-    for unit in counted:
+    for unit in shown:
         wb = filled.book(filled.file_of(unit.code))
         layout = get_form("PL01").layout(())
         expected_rows += sum(1 for i in range(6) if wb["PL01"][layout.schedule_cell("commune", i)].value)
@@ -319,15 +321,22 @@ def test_schedule_sorted_flagged_and_formula_text_stays_text(filled: Round4, boo
     assert all(r[3].number_format == "dd/mm/yyyy" for r in rows)
 
     names = {filled.rnd.unit(c).name for c in CLASH}
+    invalid = filled.rnd.unit(INVALID)
+    conflict = "FF" + summary.CONFLICT_FILL.lstrip("#")
     for r in rows:
-        clash = r[1].value in names
         fill = r[1].fill.fgColor.rgb if r[1].fill.fill_type == "solid" else None
-        if clash:
-            assert "một đoàn kiểm tra" in r[8].value, r[8].value
-            assert fill == "FF" + summary.CONFLICT_FILL.lstrip("#")
-            assert all(c.fill.fgColor.rgb == fill for c in r)
+        if r[1].value in names:
+            assert r[8].value.startswith("Kế hoạch chỉ có một đoàn kiểm tra nhưng ngày "), r[8].value
+            assert fill == conflict and all(c.fill.fgColor.rgb == fill for c in r)
+        elif r[1].value == invalid.name:
+            assert r[8].value == (
+                f"Tệp {invalid.file_stem}.xlsx còn 1 lỗi (xem trang “Lỗi và cảnh báo”), đơn vị cần sửa và gửi lại"
+            )
+            assert fill == conflict
         else:
             assert not r[8].value and fill is None
+    lead = ws.cell(9, 1).value
+    assert lead.endswith(f" Lịch của {invalid.name} lấy từ tệp còn lỗi (tô màu, xem cột Cảnh báo)."), lead
 
     notes = [r[7] for r in rows if r[1].value == filled.rnd.unit(FORMULA_UNIT).name]
     hit = [c for c in notes if c.value == FORMULA_TEXT]
@@ -384,23 +393,25 @@ def test_submission_status(filled: Round4, book: openpyxl.Workbook) -> None:
 def test_findings_sheet(filled: Round4, book: openpyxl.Workbook) -> None:
     ws = book["Lỗi và cảnh báo"]
     head = next(r for r in range(1, 10) if ws.cell(r, 1).value == "Tệp")
-    assert [ws.cell(head, c).value for c in range(1, 8)] == [
+    assert [ws.cell(head, c).value for c in range(1, 9)] == [
         "Tệp",
         "Đơn vị",
         "Mức độ",
-        "Mã",
+        "Loại",
         "Trang",
         "Ô",
         "Nội dung",
+        "Mã",
     ]
-    got = [tuple(ws.cell(r, c).value for c in (1, 3, 4, 6, 7)) for r in range(head + 1, ws.max_row + 1)]
+    got = [tuple(ws.cell(r, c).value for c in (1, 3, 4, 6, 7, 8)) for r in range(head + 1, ws.max_row + 1)]
     want = [
-        (s.name, {"error": "Lỗi", "warning": "Cảnh báo"}[f.severity], f.code, f.cell, f.message)
+        (s.name, {"error": "Lỗi", "warning": "Cảnh báo"}[f.severity], CATALOG[f.code][1], f.cell, f.message, f.code)
         for s in filled.cons.report.submissions
         for f in s.findings
     ]
     assert got == want
-    codes = {(name, code) for name, _, code, _, _ in got}
+    assert {kind for _, _, kind, _, _, _ in got} >= {"Số liệu không khớp", "Nộp muộn"}  # said in Vietnamese
+    codes = {(name, code) for name, _, _, _, _, code in got}
     assert (filled.file_of(INVALID), "rule-violation") in codes
     assert (filled.file_of(LATE_UNIT), "late-submission") in codes
 

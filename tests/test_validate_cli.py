@@ -18,6 +18,7 @@ from support.returns import edits_for
 
 from toolkit.annotate import RESULT_SHEET
 from toolkit.cli import main
+from toolkit.findings import CATALOG
 from toolkit.forms import get_form
 from toolkit.round import Round
 
@@ -257,13 +258,13 @@ def test_annotate_writes_a_checked_copy_per_file(inbox, tmp_path):
         assert "PL03" in wb.sheetnames
         ws = wb[RESULT_SHEET]
         assert stem in ws["A1"].value
-        assert [ws.cell(4, c).value for c in range(1, 7)] == ["STT", "Mức độ", "Mã", "Trang", "Ô", "Nội dung"]
+        assert [ws.cell(4, c).value for c in range(1, 7)] == ["STT", "Mức độ", "Loại", "Trang", "Ô", "Nội dung"]
         listed = findings[stem]
         for i, f in enumerate(listed, start=1):
             row = 4 + i
             assert ws.cell(row, 1).value == i
             assert ws.cell(row, 2).value == ("Lỗi" if f["severity"] == "error" else "Cảnh báo")
-            assert ws.cell(row, 3).value == f["code"]
+            assert ws.cell(row, 3).value == CATALOG[f["code"]][1]  # the kind in Vietnamese, not the code
             assert ws.cell(row, 5).value == f["cell"]
             assert ws.cell(row, 6).value == f["message"]
             assert _link(ws.cell(row, 5)) == f"'{f['sheet']}'!{f['cell']}"

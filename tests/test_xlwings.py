@@ -27,7 +27,7 @@ import pytest
 from fastapi.testclient import TestClient
 from support.returns import edits_for
 
-from toolkit.findings import ERROR
+from toolkit.findings import CATALOG, ERROR
 from toolkit.forms import get_form
 from toolkit.read import col_letter, split_cell
 from toolkit.render import GUIDE_SHEET, INPUT_FILL, write_template
@@ -264,7 +264,7 @@ def test_clean_return_is_ready_to_send(client, workbook):
     rows = result_values(actions)
     assert rows[0][0] == f"KẾT QUẢ KIỂM TRA TỆP {workbook.path.name}"
     assert rows[1][0] == "Đơn vị: Thành phố Bắc Giang (mã 213). Không có lỗi. Báo cáo đã sẵn sàng để gửi."
-    assert rows[3] == ["STT", "Mức độ", "Mã", "Trang", "Ô", "Nội dung"]
+    assert rows[3] == ["STT", "Mức độ", "Loại", "Trang", "Ô", "Nội dung"]
     assert len(rows) == 4
     assert not [a for a in actions if a["func"] == "activateSheet"]  # stays where the user is
     assert alert_of(actions) == ["Không có lỗi. Báo cáo đã sẵn sàng để gửi.", "Kiểm tra báo cáo", "ok", "info", ""]
@@ -298,9 +298,9 @@ def test_errors_and_warning_are_coloured_listed_and_counted(client, workbook):
     findings = rows[4:]
     assert [r[0] for r in findings] == [1, 2, 3]
     assert [(r[1], r[2], r[3]) for r in findings] == [  # errors first, then by row (TE04 above TE05)
-        ("Lỗi", "rule-violation", "PL03"),
-        ("Lỗi", "missing-value", "PL03"),
-        ("Cảnh báo", "number-as-text", "PL03"),
+        ("Lỗi", "Số liệu không khớp", "PL03"),
+        ("Lỗi", "Thiếu số liệu", "PL03"),
+        ("Cảnh báo", "Số được gõ dạng chữ", "PL03"),
     ]
     assert findings[0][4] == f"{female}, {total}" and female in findings[0][5]
     assert findings[1][4] == blank and f"Ô {blank}" in findings[1][5]
@@ -335,7 +335,7 @@ def test_the_check_is_the_library_check(client, workbook, bac_giang_round, tmp_p
     saved.save(tmp_path / "saved" / workbook.path.name)
     expected = validate_paths([tmp_path / "saved" / workbook.path.name], bac_giang_round).submissions[0]
     expected = [f for f in expected.findings if f.code != "late-submission"]
-    assert [(r[2], r[5]) for r in result_values(actions)[4:]] == [(f.code, f.message) for f in expected]
+    assert [(r[2], r[5]) for r in result_values(actions)[4:]] == [(CATALOG[f.code][1], f.message) for f in expected]
     assert [f.severity for f in expected] == [ERROR]
 
 
@@ -364,7 +364,7 @@ def test_without_the_hidden_sheets_the_unit_is_found_by_labels(client, workbook)
     payload = workbook.payload(drop_values_of=("_baocao", "DanhMuc"))
     rows = result_values(check(client, payload))
     assert rows[1][0].startswith("Đơn vị: Thành phố Bắc Giang (mã 213). Không có lỗi, có 1 cảnh báo.")
-    assert [r[2] for r in rows[4:]] == ["metadata-missing"]
+    assert [r[2] for r in rows[4:]] == ["Mất thông tin nhận dạng biểu mẫu"]
 
 
 def test_a_workbook_that_is_not_a_template(client):
@@ -380,7 +380,7 @@ def test_a_workbook_that_is_not_a_template(client):
     actions = check(client, payload)
     assert not [a for a in actions if a["func"] == "runMacro"]
     assert set(coloured(actions, payload)) == {"Kết quả kiểm tra"}
-    assert [r[2] for r in result_values(actions)[4:]] == ["unknown-template"]
+    assert [r[2] for r in result_values(actions)[4:]] == ["Không nhận ra biểu mẫu"]
     assert alert_of(actions)[:2] == ["Có 1 lỗi. Xem trang “Kết quả kiểm tra”.", "Kiểm tra báo cáo"]
 
 
@@ -389,7 +389,7 @@ def test_round_comes_from_the_app(workbook, bac_giang_round):
     app.include_router(api.router, prefix="/xlwings")
     app.state.round = dataclasses.replace(bac_giang_round, id="bac-giang-2025")
     rows = result_values(check(TestClient(app), workbook.payload()))
-    assert "round-mismatch" in [r[2] for r in rows[4:]]
+    assert "Sai đợt báo cáo" in [r[2] for r in rows[4:]]
 
 
 def test_xlwings_client_route_and_scripts_meta(client, workbook):
@@ -694,7 +694,7 @@ def test_button_in_excel(live_server, workbook):
     assert ["unprotect", "PL03", None] in log and ["protect", "PL03", None] in log
     result = sheets["Kết quả kiểm tra"]["values"]
     assert result[1][0].endswith("Có 2 lỗi và 1 cảnh báo. Xem trang “Kết quả kiểm tra”.")
-    assert [row[2] for row in result[4:]] == ["rule-violation", "missing-value", "number-as-text"]
+    assert [row[2] for row in result[4:]] == ["Số liệu không khớp", "Thiếu số liệu", "Số được gõ dạng chữ"]
 
     # after the fix: back to the input shading, the findings sheet replaced, the ribbon command completed
     assert parse_qs(urlsplit(dialog2).query)["prompt"] == ["Không có lỗi. Báo cáo đã sẵn sàng để gửi."]

@@ -16,7 +16,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils.cell import coordinate_from_string
 from openpyxl.worksheet.hyperlink import Hyperlink
 
-from .findings import ERROR
+from .findings import CATALOG, ERROR
 from .fsutil import atomic_file
 from .parallel import can_fork
 from .read import Submission
@@ -130,14 +130,21 @@ def _write_results(ws, sub: Submission) -> None:
         + (" Hãy sửa các ô tô đỏ rồi gửi lại tệp gốc." if errors else " Tệp hợp lệ.")
     )
     ws["A2"].font = plain
-    headers = ["STT", "Mức độ", "Mã", "Trang", "Ô", "Nội dung"]
+    headers = ["STT", "Mức độ", "Loại", "Trang", "Ô", "Nội dung"]
     for col, head in enumerate(headers, start=1):
         c = ws.cell(4, col, head)
         c.font = bold
         c.fill = PatternFill("solid", fgColor="D9E1F2")
     for i, f in enumerate(sub.findings, start=1):
         r = 4 + i
-        values = [i, SEVERITY_LABEL[f.severity], f.code, f.sheet or "", f.cell or "", f.message]
+        values = [
+            i,
+            SEVERITY_LABEL[f.severity],
+            CATALOG.get(f.code, (None, f.code))[1],
+            f.sheet or "",
+            f.cell or "",
+            f.message,
+        ]
         for col, v in enumerate(values, start=1):
             c = ws.cell(r, col)
             c.value = v

@@ -45,6 +45,7 @@ class ScheduleEntry:
     source: str
     cell: str
     conflicts: list[str] = field(default_factory=list)
+    counted: bool = True  # False: from a file with errors (its figures are not in the totals; its visits are shown)
 
 
 @dataclass
@@ -178,12 +179,13 @@ def consolidate(report: Report, rnd: Round | None = None) -> Consolidation:
         ft.rates = _rates_of(form, periods, ft.totals)
         totals[form_id] = ft
 
+    status = _status(rnd, report, files_by_unit)
     return Consolidation(
         round=rnd,
         report=report,
         forms=totals,
-        schedule=_schedule(rnd, counted),
-        status=_status(rnd, report, files_by_unit),
+        schedule=_schedule(rnd, counted, status),
+        status=status,
         tidy=tidy,
         findings=[(s, f) for s in report.submissions for f in s.findings],
     )
@@ -212,13 +214,36 @@ def _why_excluded(report: Report, unit: Unit, files: list[Submission] | None = N
     return f"tệp {sub.name} không có biểu này"
 
 
-def _schedule(rnd: Round, counted: list[Submission]) -> list[ScheduleEntry]:
+def _schedule(rnd: Round, counted: list[Submission], status: list[UnitStatus]) -> list[ScheduleEntry]:
+    """Every unit's planned visits, merged and sorted, conflicts flagged.
+
+    The inspection calendar shows the visits of each unit's current file of this round, also when that file has
+    errors (an error in a figure should not hide a visit, and a visit outside the window or booked twice is an
+    error itself): such rows say so and are not ``counted``.
+    """
     entries: list[ScheduleEntry] = []
     units: dict[str, Unit] = {}  # code -> unit, the first of a code as Round.unit finds it
     for u in rnd.units:
         units.setdefault(u.code, u)
-    for sub in counted:
+    is_counted = {id(s) for s in counted}
+    sources = list(counted)
+    for st in status:
+        sub = st.submission
+        if (
+            sub is not None
+            and id(sub) not in is_counted
+            and sub.readable
+            and sub.superseded_by is None
+            and not any(f.code == "round-mismatch" for f in sub.findings)
+        ):
+            sources.append(sub)
+    for sub in sources:
         unit = units.get(str(sub.unit_code))
+        flagged = (
+            []
+            if id(sub) in is_counted
+            else [f"Tệp {sub.name} còn {len(sub.errors)} lỗi (xem trang “Lỗi và cảnh báo”), đơn vị cần sửa và gửi lại"]
+        )
         for row in sub.schedule:
             if not row.used:
                 continue
@@ -236,6 +261,8 @@ def _schedule(rnd: Round, counted: list[Submission]) -> list[ScheduleEntry]:
                     notes=_text(v.get("notes")),
                     source=sub.name,
                     cell=f"{row.sheet}!{row.cells.get('commune', '')}",
+                    conflicts=list(flagged),
+                    counted=not flagged,
                 )
             )
     entries.sort(key=lambda e: (e.date or dt.date.max, _session_order(rnd, e.session), e.unit_code, e.commune))
@@ -245,12 +272,12 @@ def _schedule(rnd: Round, counted: list[Submission]) -> list[ScheduleEntry]:
     for e in entries:
         if e.date and not (rnd.inspection.start <= e.date <= rnd.inspection.end):
             e.conflicts.append(
-                f"ngày ngoài thời gian kiểm tra ({rnd.inspection.start:%d/%m/%Y} – {rnd.inspection.end:%d/%m/%Y})"
+                f"Ngày ngoài thời gian kiểm tra ({rnd.inspection.start:%d/%m/%Y} – {rnd.inspection.end:%d/%m/%Y})"
             )
         key = (fold_place(e.commune), e.date)
         if key in seen and e.date:
             other = seen[key]
-            msg = f"xã {e.commune} được xếp hai lần ngày {e.date:%d/%m/%Y}"
+            msg = f"{e.commune} được xếp hai lần ngày {e.date:%d/%m/%Y}"
             e.conflicts.append(msg + f" (cùng {other.unit_name})")
             if msg not in " ".join(other.conflicts):
                 other.conflicts.append(msg + f" (cùng {e.unit_name})")
@@ -266,7 +293,8 @@ def _schedule(rnd: Round, counted: list[Submission]) -> list[ScheduleEntry]:
                     names_on[e.date] = sorted({x.unit_name for x in entries if x.date == e.date})
                 names = names_on[e.date]
                 e.conflicts.append(
-                    f"một đoàn kiểm tra nhưng ngày {e.date:%d/%m/%Y} có {len(units)} đơn vị: " + ", ".join(names)
+                    f"Kế hoạch chỉ có một đoàn kiểm tra nhưng ngày {e.date:%d/%m/%Y} có {len(units)} đơn vị: "
+                    + ", ".join(names)
                 )
     return entries
 

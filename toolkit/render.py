@@ -574,7 +574,7 @@ def _write_guide(wb, st: _Styles, rnd: Round, unit: Unit, forms: list[Form]) -> 
         ("", st.guide),
         (f"Biểu cần nộp: {', '.join(f.annex_label + ' (trang ' + f.sheet + ')' for f in forms)}.", st.guide),
         (
-            f"Hạn nộp: trước ngày {fmt_date(rnd.deadline)}. Gửi tệp này (giữ nguyên định dạng .xlsx) về "
+            f"Hạn nộp: chậm nhất ngày {fmt_date(rnd.deadline)}. Gửi tệp này (giữ nguyên định dạng .xlsx) về "
             f"{rnd.issuer}"
             + (f", đồng thời gửi bản mềm qua thư điện tử {rnd.contact['email']}." if rnd.contact.get("email") else "."),
             st.guide_bold,

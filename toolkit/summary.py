@@ -26,7 +26,7 @@ import xlsxwriter.utility
 import xlsxwriter.workbook
 
 from .consolidate import Consolidation, FormTotals, _why_excluded
-from .findings import ERROR
+from .findings import CATALOG, ERROR
 from .forms import HEADER_ROW, Form, Indicator, available_forms
 from .fsutil import atomic_file
 from .render import (
@@ -525,12 +525,18 @@ def _write_schedule(wb, st: _SummaryStyles, cons: Consolidation, form: Form | No
     owed = [u for u in rnd.units if form is not None and form.id in u.forms]
     order = {u.code: i for i, u in enumerate(rnd.units)}
     included = sorted({e.unit_code for e in cons.schedule}, key=lambda c: (order.get(c, len(order)), c))
-    counted = {s.unit_code for s in cons.report.counted() if form is not None and form.id in s.forms}
-    missing = {u.code: _why_excluded(cons.report, u) for u in owed if u.code not in counted}
+    counted = {e.unit_code for e in cons.schedule if e.counted}
+    with_errors = [c for c in included if c not in counted]
+    missing = {u.code: _why_excluded(cons.report, u) for u in owed if u.code not in included}
     window = f"{fmt_date(rnd.inspection.start)} – {fmt_date(rnd.inspection.end)}"
     lead = f"Lịch tổng hợp từ {len(included)} đơn vị" + (
         ": " + ", ".join(_unit_name(rnd, c) for c in included) + "." if included else "."
     )
+    if with_errors:
+        lead += (
+            f" Lịch của {', '.join(_unit_name(rnd, c) for c in with_errors)} lấy từ tệp còn lỗi (tô màu, xem cột "
+            "Cảnh báo)."
+        )
     if form is not None:
         _write_header(ws, st, rnd, None, form, last, f"Thời gian kiểm tra: {window}", unit_line=lead)
     else:
@@ -661,7 +667,16 @@ def _write_findings(wb, st: _SummaryStyles, cons: Consolidation) -> None:
     errors = sum(1 for _, f in cons.findings if f.severity == ERROR)
     note = f"{errors} lỗi, {len(cons.findings) - errors} cảnh báo trong {len(cons.report.submissions)} tệp."
     r = _title(ws, st, rnd, "LỖI VÀ CẢNH BÁO", note)
-    headings = [("Tệp", 30), ("Đơn vị", 24), ("Mức độ", 10), ("Mã", 20), ("Trang", 9), ("Ô", 9), ("Nội dung", 90)]
+    headings = [
+        ("Tệp", 30),
+        ("Đơn vị", 24),
+        ("Mức độ", 10),
+        ("Loại", 24),
+        ("Trang", 9),
+        ("Ô", 9),
+        ("Nội dung", 90),
+        ("Mã", 20),  # the stable code (README, --json): for filtering and for support
+    ]
     _head_row(ws, st, r, headings)
     ws.freeze_panes(r + 1, 0)
     first = r
@@ -675,11 +690,13 @@ def _write_findings(wb, st: _SummaryStyles, cons: Consolidation) -> None:
             align="center", bold=f.severity == ERROR, font_color="#C00000" if f.severity == ERROR else "#7F6000"
         )
         _text(ws, r, 2, SEVERITY_LABELS.get(f.severity, f.severity), sev)
-        _text(ws, r, 3, f.code, text)
+        kind = CATALOG.get(f.code, (None, f.code))[1]
+        _text(ws, r, 3, kind, text)
         _text(ws, r, 4, f.sheet or "", st.fmt(align="center"))
         _text(ws, r, 5, f.cell or "", st.fmt(align="center"))
         _text(ws, r, 6, f.message, text)
-        _fit_row(ws, r, [(sub.name, headings[0][1] - 1), (f.message, headings[6][1] - 2)])
+        _text(ws, r, 7, f.code, text)
+        _fit_row(ws, r, [(sub.name, headings[0][1] - 1), (kind, headings[3][1] - 1), (f.message, headings[6][1] - 2)])
     ws.autofilter(first, 0, max(r, first + 1), len(headings) - 1)
     _working_page(ws, first)
 

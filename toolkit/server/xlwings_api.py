@@ -47,7 +47,7 @@ from starlette.concurrency import run_in_threadpool
 from xlsxwriter.exceptions import XlsxWriterException
 
 from ..annotate import RESULT_SHEET, SEVERITY_LABEL
-from ..findings import ERROR, WARNING, Finding
+from ..findings import CATALOG, ERROR, WARNING, Finding
 from ..forms import available_forms
 from ..read import Submission, split_cell
 from ..render import INPUT_FILL
@@ -64,7 +64,7 @@ HEADER_FILL = "#D9E1F2"
 RECEIPT_CODES = {"late-submission", "duplicate-submission"}
 # Column widths of the findings sheet, in points (what Office.js measures column widths in).
 RESULT_WIDTHS = (36, 60, 120, 60, 48, 620)
-RESULT_HEADERS = ["STT", "Mức độ", "Mã", "Trang", "Ô", "Nội dung"]
+RESULT_HEADERS = ["STT", "Mức độ", "Loại", "Trang", "Ô", "Nội dung"]
 MAX_PAYLOAD = 8 * 1024 * 1024  # bytes of JSON; the app's upload limit does not cover /xlwings
 TOO_LARGE = "Sổ làm việc gửi lên quá lớn để kiểm tra (quá 8 MB dữ liệu). Hãy dùng đúng biểu mẫu Sở gửi."
 LICENSE_HELP = (
@@ -317,7 +317,8 @@ def result_rows(sub: Submission, book_name: str) -> list[list[Any]]:
         list(RESULT_HEADERS),
     ]
     for i, f in enumerate(sub.findings, start=1):
-        rows.append([i, SEVERITY_LABEL[f.severity], f.code, f.sheet or "", ", ".join(f.cells), f.message])
+        kind = CATALOG.get(f.code, (None, f.code))[1]
+        rows.append([i, SEVERITY_LABEL[f.severity], kind, f.sheet or "", ", ".join(f.cells), f.message])
     return rows
 
 
