@@ -126,6 +126,8 @@ def test_rerun_changes_nothing(demo):
 
 
 def _copy_inbox(tmp_path: Path) -> Path:
+    """The shipped inbox copied to tmp_path/inbox, its round beside it (tmp_path/round.yaml)."""
+    (tmp_path / "round.yaml").write_bytes(ROUND.read_bytes())
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     for p in INBOX.iterdir():
@@ -165,6 +167,25 @@ def test_an_output_inside_the_inbox_is_refused_and_nothing_is_touched(tmp_path):
     )
     assert {p.name: sha(p) for p in inbox.iterdir()} == before
     assert not (tmp_path / "r.sqlite").exists() and not (tmp_path / "s.xlsx").exists()
+
+
+def test_the_round_beside_the_inbox_is_used_without_round(tmp_path):
+    """dot/round.yaml + dot/inbox: `consolidate dot/inbox` needs no --round; with no round beside, stderr says
+    the example round is used (stdout stays JSON)."""
+    inbox = _copy_inbox(tmp_path)
+    text = (tmp_path / "round.yaml").read_text(encoding="utf-8")
+    (tmp_path / "round.yaml").write_text(text.replace("id: bac-giang-2024-tebdg\n", "id: dot-2\n", 1), encoding="utf-8")
+    result = CliRunner().invoke(main, ["consolidate", str(inbox), "-o", str(tmp_path / "s.xlsx"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert json.loads(result.stdout)["summary"]["round"] == "dot-2"
+
+    (tmp_path / "round.yaml").unlink()
+    result = CliRunner().invoke(main, ["status", str(inbox), "--json"])
+    assert result.stderr.startswith(
+        f"Không có --round và không thấy {tmp_path / 'round.yaml'}: dùng đợt mẫu Bắc Giang 2024. Hãy chỉ rõ tệp đợt "
+        "báo cáo bằng --round round.yaml.\n"
+    )
 
 
 def test_the_summary_must_be_an_xlsx_so_never_the_round_file(tmp_path):

@@ -16,7 +16,19 @@ cli_text.install()  # click's own texts in Vietnamese, before any option below i
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
 
 
-def _load_round(path: str | None) -> Round:
+def _load_round(path: str | None, inbox: str | None = None) -> Round:
+    """The round of ``--round``; without it, the ``round.yaml`` beside the inbox (``dot/round.yaml`` for
+    ``dot/inbox``, as ``baocao serve`` lays them out), else the shipped example round, said on stderr."""
+    if path is None and inbox is not None:
+        beside = Path(inbox).resolve().parent / "round.yaml"
+        if beside.is_file():
+            path = str(beside)
+        else:
+            click.echo(
+                f"Không có --round và không thấy {beside}: dùng đợt mẫu Bắc Giang 2024. Hãy chỉ rõ tệp đợt báo cáo "
+                "bằng --round round.yaml.",
+                err=True,
+            )
     try:
         return load_round(path)
     except ConfigError as exc:
@@ -30,7 +42,8 @@ round_option = click.option(
     type=click.Path(dir_okay=False),
     metavar="TỆP",
     default=None,
-    help="Tệp round.yaml của đợt báo cáo (mặc định: đợt mẫu Bắc Giang 2024).",
+    help="Tệp round.yaml của đợt báo cáo (mặc định: round.yaml cạnh hộp thư, nếu có; nếu không: đợt mẫu Bắc "
+    "Giang 2024).",
 )
 
 
@@ -244,10 +257,10 @@ def consolidate(inbox, round_path, output, registry_path, annotate_dir, as_json)
     from .pipeline import OutputError, consolidate_inbox
     from .registry import RegistryError, status
 
-    rnd = _load_round(round_path)
     if not Path(inbox).is_dir():
         click.echo(f"Không tìm thấy thư mục hộp thư {inbox}. Hãy kiểm tra lại đường dẫn.", err=True)
         sys.exit(EXIT_USAGE)
+    rnd = _load_round(round_path, inbox)
     try:
         run = consolidate_inbox(inbox, rnd, output, registry_path, annotate_dir)
     except (OutputError, RegistryError) as exc:
@@ -297,7 +310,7 @@ def status(inbox, round_path, registry_path, as_json) -> None:
     from .registry import Registry, RegistryError, default_registry_path, status_json
     from .registry import status as status_rows
 
-    rnd = _load_round(round_path)
+    rnd = _load_round(round_path, inbox)
     path = Path(registry_path) if registry_path else default_registry_path(inbox)
     if not path.exists():
         click.echo(

@@ -99,6 +99,7 @@ def collect_files(paths: Iterable[str | Path]) -> list[Path]:
                 if (
                     child.name.startswith("~$")
                     or child.name == RECEIVED_MANIFEST
+                    or child.name.lower() in ("thumbs.db", "desktop.ini")  # Windows' own files in every folder
                     or child.suffix in (".sqlite", ".db", ".lock", ".sqlite-wal", ".sqlite-shm", ".sqlite-journal")
                 ):
                     continue
