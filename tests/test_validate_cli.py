@@ -283,3 +283,27 @@ def test_annotate_writes_a_checked_copy_per_file(inbox, tmp_path):
     results = lo.run([{"input": str(p), "output": None, "edits": []} for p in sorted(out.iterdir())])
     for result in results:
         assert result["sheets"][0] == RESULT_SHEET
+
+
+def test_files_that_are_not_returns_are_left_out_of_an_inbox(tmp_path):
+    """What Windows, Excel and LibreOffice leave in a shared folder, and baocao's own files, are not returns."""
+    from toolkit.validate import collect_files
+
+    (tmp_path / "sub").mkdir()
+    for name in (
+        "~$213_tp-bac-giang.xlsx",  # Excel's owner file while the return is open
+        ".~lock.213_tp-bac-giang.xlsx#",  # LibreOffice's lock file
+        "Thumbs.db",
+        "desktop.ini",
+        "received.yaml",
+        "registry.sqlite",
+        "registry.sqlite-wal",
+    ):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "213_tp-bac-giang.xlsx").write_bytes(b"x")
+    (tmp_path / "sub" / "215_yen-the.xlsx").write_bytes(b"x")
+    (tmp_path / "sub" / "Desktop.ini").write_bytes(b"x")
+    assert [p.relative_to(tmp_path).as_posix() for p in collect_files([tmp_path])] == [
+        "213_tp-bac-giang.xlsx",
+        "sub/215_yen-the.xlsx",
+    ]
