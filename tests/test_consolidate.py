@@ -188,6 +188,17 @@ def test_the_round_beside_the_inbox_is_used_without_round(tmp_path):
     )
 
 
+def test_files_of_no_unit_are_named_under_the_status_table(tmp_path):
+    inbox = _copy_inbox(tmp_path)
+    (inbox / "cong-van-kem-theo.pdf").write_bytes(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n")
+    result = CliRunner().invoke(main, ["consolidate", str(inbox), "-o", str(tmp_path / "s.xlsx")])
+    assert result.exit_code == 0, result.output
+    assert (
+        "Tệp không thuộc đơn vị nào của đợt này (1): cong-van-kem-theo.pdf. Xem lý do ở trang “Lỗi và cảnh báo” "
+        "của bảng tổng hợp.\n"
+    ) in result.stdout
+
+
 def test_the_summary_must_be_an_xlsx_so_never_the_round_file(tmp_path):
     """`-o tong-hop.ods` would be xlsx bytes under another name; `-o round.yaml` would overwrite the round."""
     round_copy = tmp_path / "round.yaml"

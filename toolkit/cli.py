@@ -285,6 +285,12 @@ def _print_run(run, rnd, as_json: bool, status_fn) -> None:
         click.echo(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
         return
     click.echo(render_status(rows))
+    strangers = [s for s in run.report.submissions if not (s.unit_code and rnd.unit(s.unit_code))]
+    if strangers:
+        click.echo(
+            f"Tệp không thuộc đơn vị nào của đợt này ({len(strangers)}): {', '.join(s.name for s in strangers)}. "
+            "Xem lý do ở trang “Lỗi và cảnh báo” của bảng tổng hợp."
+        )
     click.echo("")
     for form_id, ft in run.consolidation.forms.items():
         click.echo(
