@@ -191,6 +191,12 @@ def test_every_figure_is_a_stored_value_and_the_look_is_official(book: openpyxl.
     assert ws["D2"].value == "Độc lập - Tự do - Hạnh phúc"
     assert ws["A5"].value == "Phụ lục 03"
     assert ws["A8"].value.startswith("(Kèm theo Kế hoạch số 82/KH-SLĐTBXH ngày 19/4/2024")
+    # the province's summary of the annex, signed for the Sở: not a copy of a unit's return
+    assert ws["A6"].value == "TỔNG HỢP BÁO CÁO KẾT QUẢ THỰC HIỆN CÔNG TÁC TRẺ EM VÀ BÌNH ĐẲNG GIỚI"
+    assert ws["A7"].value == "Số liệu toàn tỉnh Bắc Giang – kỳ báo cáo: Năm 2023 và Quý I/2024"
+    texts = [c.value for row in ws.iter_rows() for c in row if isinstance(c.value, str)]
+    assert "Bắc Giang, ngày …… tháng …… năm ……" in texts and "THỦ TRƯỞNG CƠ QUAN" in texts
+    assert "THỦ TRƯỞNG ĐƠN VỊ" not in texts
     fonts = {c.font.name for row in ws.iter_rows() for c in row if c.value is not None}
     assert fonts == {"Times New Roman"}
 

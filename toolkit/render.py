@@ -205,9 +205,18 @@ class _Styles:
 
 
 def _write_header(
-    ws, st: _Styles, rnd: Round, unit: Unit | None, form: Form, last_col: int, subtitle: str, unit_line: str = ""
+    ws,
+    st: _Styles,
+    rnd: Round,
+    unit: Unit | None,
+    form: Form,
+    last_col: int,
+    subtitle: str,
+    unit_line: str = "",
+    title: str | None = None,
 ) -> None:
-    """The NĐ 30/2020 heading of a form sheet (rows 1–9); ``unit_line`` replaces the “Đơn vị báo cáo” line."""
+    """The NĐ 30/2020 heading of a form sheet (rows 1–9); ``unit_line`` replaces the “Đơn vị báo cáo” line,
+    ``title`` the form's own title (the province's summary of it)."""
     split = 2 if form.kind == "indicators" else 2  # issuing body over A..C, national motto over the rest
     body = list(rnd.issuing_body) + [""] * (2 - len(rnd.issuing_body))
     ws.merge_range(0, 0, 0, split, body[0], st.body_left)
@@ -217,18 +226,21 @@ def _write_header(
     ws.merge_range(0, split + 1, 0, last_col, "CỘNG HÒA XÃ HỘI CHỦ NGHĨA VIỆT NAM", st.national)
     ws.merge_range(1, split + 1, 1, last_col, "Độc lập - Tự do - Hạnh phúc", st.motto)
     ws.merge_range(4, 0, 4, last_col, form.annex_label, st.annex)
-    ws.merge_range(5, 0, 5, last_col, form_title(form, rnd), st.title)
+    ws.merge_range(5, 0, 5, last_col, title or form_title(form, rnd), st.title)
     ws.merge_range(6, 0, 6, last_col, subtitle, st.subtitle)
     ws.merge_range(7, 0, 7, last_col, plan_line(rnd), st.italic)
     ws.merge_range(8, 0, 8, last_col, unit_line or f"Đơn vị báo cáo: {unit.name} (mã {unit.code})", st.unit)
     ws.set_row(5, 36)
 
 
-def _write_signature(ws, st: _Styles, rnd: Round, row: int, last_col: int) -> None:
+def _write_signature(
+    ws, st: _Styles, rnd: Round, row: int, last_col: int, place: str = "……………", signer: str = "THỦ TRƯỞNG ĐƠN VỊ"
+) -> None:
+    """The signature block under a form: a unit's (place left to fill) or, for the summary, the issuing body's."""
     mid = max(3, last_col // 2)
-    ws.merge_range(row, mid, row, last_col, "……………, ngày …… tháng …… năm ……", st.italic)
+    ws.merge_range(row, mid, row, last_col, f"{place}, ngày …… tháng …… năm ……", st.italic)
     ws.merge_range(row + 1, 0, row + 1, 2, "NGƯỜI LẬP BIỂU", st.sign_head)
-    ws.merge_range(row + 1, mid, row + 1, last_col, "THỦ TRƯỞNG ĐƠN VỊ", st.sign_head)
+    ws.merge_range(row + 1, mid, row + 1, last_col, signer, st.sign_head)
     ws.merge_range(row + 2, 0, row + 2, 2, "(Ký, ghi rõ họ tên)", st.sign_note)
     ws.merge_range(row + 2, mid, row + 2, last_col, "(Ký, ghi rõ họ tên, đóng dấu)", st.sign_note)
 

@@ -199,7 +199,7 @@ def _working_page(ws, heading_row: int | None = None) -> None:
 def _title(ws, st: _SummaryStyles, rnd: Round, title: str, note: str = "") -> int:
     """Title rows of a working sheet (not a form); returns the first free row."""
     ws.write_string(0, 0, title, st.sheet_title)
-    ws.write_string(1, 0, f"{rnd.title} – {plan_line(rnd)}", st.sheet_note)
+    ws.write_string(1, 0, f"{rnd.title} {plan_line(rnd)}", st.sheet_note)
     if note:
         ws.write_string(2, 0, note, st.sheet_note)
         return 4
@@ -357,8 +357,9 @@ def _write_totals_sheet(wb, st: _SummaryStyles, cons: Consolidation, ft: FormTot
         None,
         form,
         last,
-        f"Kỳ báo cáo: {periods_label(rnd)}",
+        f"Số liệu toàn tỉnh {rnd.province_name} – kỳ báo cáo: {periods_label(rnd)}",
         unit_line=included_line(rnd, ft.units),
+        title=f"TỔNG HỢP {form_title(form, rnd)}",
     )
     ws.set_row(8, 17 * _lines(included_line(rnd, ft.units), sum(widths) * 1.1))
     _line(ws, st, 9, last, excluded_line(rnd, ft.excluded), sum(widths))
@@ -384,7 +385,7 @@ def _write_totals_sheet(wb, st: _SummaryStyles, cons: Consolidation, ft: FormTot
                 ws.write_blank(r, c, None, st.blank)
 
     write_indicator_rows(ws, st, form, layout, last, values)
-    _write_signature(ws, st, rnd, layout.last_row + 1, last)
+    _write_signature(ws, st, rnd, layout.last_row + 1, last, place=rnd.place, signer="THỦ TRƯỞNG CƠ QUAN")
     _page_setup(ws, layout.first_row, (HEADER_ROW - 1, HEADER_ROW + 1), 3)
 
 
@@ -431,7 +432,7 @@ def _write_by_unit(wb, st: _SummaryStyles, cons: Consolidation) -> None:
     letters: list[str] = []
     periods = tuple(p.id for p in rnd.periods)
     period_label = {p.id: p.label for p in rnd.periods}
-    fixed = [("Mã", 9), ("STT", 5), ("Chỉ tiêu", 50), ("Đơn vị tính", 10), ("Kỳ", 12), ("Số liệu", 9)]
+    fixed = [("Mã", 9), ("STT", 5), ("Chỉ tiêu", 50), ("Đơn vị tính", 10), ("Kỳ", 12), ("Chia theo", 9)]
     for c, (_, w) in enumerate(fixed):
         ws.set_column(c, c, w)
     width = max([len(ft.units) for ft in cons.forms.values()] + [0])
