@@ -114,3 +114,27 @@ def test_file_name_and_metadata_disagree(lucnam, bac_giang_round, tmp_path):
     assert len(mismatch) == 1
     assert "tên tệp: 215" in mismatch[0].message and "trang nhận dạng: 218" in mismatch[0].message
     assert not sub.valid
+
+
+def test_deleted_column_is_an_error_and_no_other_column_is_read_in_its_place(lucnam, bac_giang_round):
+    """“Nam – Năm 2023” deleted: the next columns move left. Every other figure is still read from its own heading;
+    the deleted one is read from nowhere (not from the “Nữ” column that moved into its place)."""
+    path, values, form, periods = lucnam
+    layout = form.layout(periods)
+    year = periods[0]
+    col = layout.col_of[(year, "male")]
+    wb = openpyxl.load_workbook(path)
+    wb["PL02"].delete_cols(col)
+    wb.save(path)
+    sub = _read(path, bac_giang_round)
+    gone = [f for f in sub.findings if f.code == "structure-changed" and f.severity == "error"]
+    assert [f.message for f in gone] == [
+        "Trang PL02 không còn cột “Nam – Năm 2023” (có thể đã bị xóa) nên không đọc được số liệu của cột này. Hãy "
+        "dùng biểu mẫu gốc, không xóa cột, rồi gửi lại."
+    ]
+    read = _figures_read(sub, "PL02")
+    assert {k: v for k, v in read.items() if k[1:] != ("male", year)} == {
+        k: v for k, v in values.items() if k[1:] != ("male", year)
+    }
+    assert all(v is None for k, v in read.items() if k[1:] == ("male", year))
+    assert not sub.valid

@@ -456,23 +456,39 @@ def _locate_columns(grid: _Grid, form: Form, rnd: Round, expected: dict[tuple[st
     field_keys = {fold(lbl): f for f, lbl in form.field_labels.items()}
     heading_rows = range(max(1, HEADER_ROW - 4), HEADER_ROW + 4)
     for r in heading_rows:
-        for c in range(1, (len(grid.rows[r - 1]) if r <= len(grid.rows) else 0) + 1):
+        width = len(grid.rows[r - 1]) if r <= len(grid.rows) else 0
+        starts = []  # (column, period or None) of each period heading in the row, left to right
+        for c in range(1, width + 1):
             text = grid.text(r, c)
             if not text:
                 continue
             key = fold(text)
             period = period_keys.get(key)
+            if period is None and _PERIOD_HEADING.match(key):
+                unknown_periods.append(text)
+            if period is not None or _PERIOD_HEADING.match(key):
+                starts.append((c, period))
+        for i, (c, period) in enumerate(starts):
             if period is None:
-                if _PERIOD_HEADING.match(key):
-                    unknown_periods.append(text)
                 continue
-            for cc in range(c, c + 6):
+            # a period's fields are under it, up to the next period's heading (a deleted column must not make
+            # a field of the next period look like this one's)
+            end = starts[i + 1][0] if i + 1 < len(starts) else c + 6
+            for cc in range(c, min(end, c + 6)):
                 fld = field_keys.get(fold(grid.text(r + 1, cc)))
                 if fld and (period.id, fld) not in found:
                     found[(period.id, fld)] = cc
+    claimed = set(found.values())
     for key, col in expected.items():
         if key not in found:
-            found[key] = col
+            # Heading changed: read where it should be, and say so. Gone (its place holds another column, found by
+            # its heading): 0, nothing is read from it (see _read_indicator_form).
+            found[key] = 0 if col in claimed else col
+            if col not in claimed:
+                period = next(p.label for p in rnd.periods if p.id == key[0])
+                moved.append(
+                    f"không thấy cột “{form.field_labels[key[1]]} – {period}” (dự kiến ở cột {col_letter(col)})"
+                )
         elif found[key] != col:
             period = next(p.label for p in rnd.periods if p.id == key[0])
             moved.append(
@@ -709,11 +725,28 @@ def _read_indicator_form(
                 sheet=sheet,
             )
         )
+    gone = list(dict.fromkeys((c.period, c.field) for c in cells if cols.get((c.period, c.field)) == 0))
+    if gone:
+        labels = {p.id: p.label for p in rnd.periods}
+        names = ", ".join(f"“{form.field_labels[fld]} – {labels.get(per, per)}”" for per, fld in gone)
+        sub.findings.append(
+            Finding(
+                "structure-changed",
+                f"Trang {sheet} không còn cột {names} (có thể đã bị xóa) nên không đọc được số liệu của "
+                f"{'cột' if len(gone) == 1 else 'các cột'} này. Hãy dùng biểu mẫu gốc, không xóa cột, rồi gửi lại.",
+                severity=ERROR,
+                form=form.id,
+                sheet=sheet,
+            )
+        )
     formulas = scan.formulas if scan else {}
     values, grid_rows, form_id = sub.values, grid.rows, form.id
     for c in cells:
         row = rows.get(c.indicator, c.row)
         col = cols.get((c.period, c.field), c.col)
+        if col == 0:  # the column is gone: said once above
+            values.append(Value(form_id, sheet, c.address, c.indicator, c.field, c.period, None, None, "invalid"))
+            continue
         address = c.address if (row == c.row and col == c.col) else f"{col_letter(col)}{row}"
         try:
             raw = grid_rows[row - 1][col - 1] if row >= 1 and col >= 1 else None
