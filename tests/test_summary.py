@@ -629,3 +629,13 @@ def test_tidy_rows_with_an_empty_text_keep_every_column_in_place(tmp_path: Path,
         ["215", "Huyện Yên Thế", *same, 4, "a.xlsx", sha[0], form.sheet, cell],
         ["216", None, *same, 5, "b.xlsx", sha[1], form.sheet, cell],
     ]
+
+
+def test_codes_and_phone_numbers_are_text_without_excel_flagging_them(filled: Round4) -> None:
+    """Unit codes (“213”) and phone numbers are text on purpose: every sheet tells Excel not to mark them."""
+    with zipfile.ZipFile(filled.path) as z:
+        sheets = [n for n in z.namelist() if n.startswith("xl/worksheets/sheet")]
+        assert sheets
+        for name in sheets:
+            xml = z.read(name).decode("utf-8")
+            assert '<ignoredError sqref="A1:XFD1048576" numberStoredAsText="1"/>' in xml, name

@@ -975,6 +975,10 @@ def write_summary(cons: Consolidation, path: str | Path, temp_prefix: str = ".tm
         _write_findings(wb, st, cons)
         _write_data(wb, st, cons)
         _write_charts(wb, st, cons)
+        for ws in wb.worksheets():
+            # unit codes, communes' codes and phone numbers are text on purpose: no green "number stored as text"
+            # triangle in Excel on each of them
+            ws.ignore_errors({"number_stored_as_text": "A1:XFD1048576"})
         wb.worksheets()[0].activate()
         try:
             with _fast_deflate():
