@@ -138,3 +138,15 @@ def test_deleted_column_is_an_error_and_no_other_column_is_read_in_its_place(luc
     }
     assert all(v is None for k, v in read.items() if k[1:] == ("male", year))
     assert not sub.valid
+
+
+def test_a_count_off_by_float_noise_is_shown_with_every_digit(lucnam, bac_giang_round):
+    """A formula's result pasted as a value (14.0000000001 people) is not an integer; the message must not say 14."""
+    path, values, form, periods = lucnam
+    cell = form.layout(periods).cell("TE05", "total", periods[0])
+    wb = openpyxl.load_workbook(path)
+    wb["PL02"][cell] = 14.0000000001
+    wb.save(path)
+    sub = _read(path, bac_giang_round)
+    (finding,) = [f for f in sub.findings if f.code == "not-integer"]
+    assert finding.cell == cell and "nhưng đang là 14,0000000001. Hãy kiểm tra lại." in finding.message

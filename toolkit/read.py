@@ -610,7 +610,7 @@ def _number(
             Finding(
                 "not-integer",
                 f"Ô {address} (trang {sheet}): “{ind.label}” là số {ind.unit}, phải là số nguyên, nhưng đang là "
-                f"{_fmt(number)}. Hãy kiểm tra lại.",
+                f"{_fmt_exact(number)}. Hãy kiểm tra lại.",
                 value=number,
                 **where,
             )
@@ -629,6 +629,14 @@ def _reading_text(text: str, label: str, value: float) -> str:
     role = "phân cách hàng nghìn" if groups else "là dấu thập phân"
     shown = str(int(value)) if float(value).is_integer() else f"{value}".replace(".", ",")
     return f"{shown} (nếu {sep} {role})"
+
+
+def _fmt_exact(v: float) -> str:
+    """A number as stored, every digit shown (14.0000000001 is not “14”), with the Vietnamese decimal comma."""
+    text = _fmt(v)
+    if float(text.replace(".", "").replace(",", ".")) == v:
+        return text
+    return repr(float(v)).replace(".", ",")
 
 
 def _fmt(v: Any) -> str:
