@@ -21,6 +21,7 @@ import xlsxwriter
 from python_calamine import CalamineWorkbook
 
 from toolkit import safety
+from toolkit.clock import VIETNAM_TIME
 from toolkit.safety import SafetyResult, file_facts, inspect_workbook, is_probably_workbook
 
 CT_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"
@@ -735,7 +736,8 @@ def test_read_error_midway_is_a_finding(good_xlsx, monkeypatch):
 
 
 def test_file_facts(good_xlsx):
-    stamp = dt.datetime(2024, 5, 23, 16, 30, 5).timestamp()
+    """The file time is read as Vietnam's wall clock (what the deadline means), whatever the machine's zone."""
+    stamp = dt.datetime(2024, 5, 23, 16, 30, 5, tzinfo=VIETNAM_TIME).timestamp()
     os.utime(good_xlsx, (stamp, stamp))
     facts = file_facts(good_xlsx)
     data = good_xlsx.read_bytes()

@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 from support.returns import figures
 
-from toolkit.forms import get_form
+from toolkit.forms import HEADER_ROW, get_form
 from toolkit.read import read_submission
 from toolkit.render import write_template
 from toolkit.validate import validate_submissions
@@ -116,27 +116,45 @@ def test_file_name_and_metadata_disagree(lucnam, bac_giang_round, tmp_path):
     assert not sub.valid
 
 
-def test_deleted_column_is_an_error_and_no_other_column_is_read_in_its_place(lucnam, bac_giang_round):
-    """“Nam – Năm 2023” deleted: the next columns move left. Every other figure is still read from its own heading;
-    the deleted one is read from nowhere (not from the “Nữ” column that moved into its place)."""
+@pytest.mark.parametrize(
+    ("field", "period", "keep_heading", "label"),
+    [
+        ("male", 0, True, "Nam – Năm 2023"),  # the next columns move left into its place
+        ("total", 0, True, "Tổng số – Năm 2023"),  # the merged “Năm 2023” heading shrinks and stays
+        ("total", 0, False, "Tổng số – Năm 2023"),  # ... or goes with the column
+        ("female", 1, True, "Nữ – Quý I/2024"),  # the last figure column: the check column moves into its place
+    ],
+)
+def test_deleted_column_is_an_error_and_no_other_column_is_read_in_its_place(
+    lucnam, bac_giang_round, field, period, keep_heading, label
+):
+    """A figure column deleted: every other figure is still read from its own heading; the deleted one is read from
+    nowhere (not from whatever moved into its place)."""
     path, values, form, periods = lucnam
     layout = form.layout(periods)
-    year = periods[0]
-    col = layout.col_of[(year, "male")]
+    per = periods[period]
     wb = openpyxl.load_workbook(path)
-    wb["PL02"].delete_cols(col)
+    ws = wb["PL02"]
+    col = layout.col_of[(per, field)]
+    if field == "total" and keep_heading:  # the merged heading's text stays in what is left of it
+        heading = ws.cell(HEADER_ROW, col).value
+        merged = next(m for m in ws.merged_cells.ranges if m.min_row == HEADER_ROW and m.min_col == col)
+        ws.unmerge_cells(merged.coord)
+        ws.cell(HEADER_ROW, col + 1).value = heading
+    ws.delete_cols(col)
     wb.save(path)
     sub = _read(path, bac_giang_round)
     gone = [f for f in sub.findings if f.code == "structure-changed" and f.severity == "error"]
     assert [f.message for f in gone] == [
-        "Trang PL02 không còn cột “Nam – Năm 2023” (có thể đã bị xóa) nên không đọc được số liệu của cột này. Hãy "
-        "dùng biểu mẫu gốc, không xóa cột, rồi gửi lại."
+        f"Trang PL02 không còn cột “{label}” (có thể đã bị xóa) nên không đọc được số liệu của cột này. Hãy dùng "
+        "biểu mẫu gốc, không xóa cột, rồi gửi lại."
     ]
     read = _figures_read(sub, "PL02")
-    assert {k: v for k, v in read.items() if k[1:] != ("male", year)} == {
-        k: v for k, v in values.items() if k[1:] != ("male", year)
+    assert {k: v for k, v in read.items() if k[1:] != (field, per)} == {
+        k: v for k, v in values.items() if k[1:] != (field, per)
     }
-    assert all(v is None for k, v in read.items() if k[1:] == ("male", year))
+    assert all(v is None for k, v in read.items() if k[1:] == (field, per))
+    assert not [f for f in sub.findings if f.code == "formula-in-input"]
     assert not sub.valid
 
 

@@ -639,3 +639,11 @@ def test_codes_and_phone_numbers_are_text_without_excel_flagging_them(filled: Ro
         for name in sheets:
             xml = z.read(name).decode("utf-8")
             assert '<ignoredError sqref="A1:XFD1048576" numberStoredAsText="1"/>' in xml, name
+
+
+def test_a_centrally_run_city_is_a_city_in_the_totals_subtitle(bac_giang_round: Round) -> None:
+    import dataclasses
+
+    assert summary._province_kind(bac_giang_round) == "tỉnh"
+    for code in ("01", "79", "48"):
+        assert summary._province_kind(dataclasses.replace(bac_giang_round, province_code=code)) == "thành phố"

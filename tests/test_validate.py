@@ -726,3 +726,71 @@ def test_schedule_cells_typed_the_wrong_way_are_said_plainly(returns):
     assert missing.message == (
         "Tệp 216_thieu-pl01.xlsx của Huyện Tân Yên thiếu Phụ lục 01 (PL01). Hãy bổ sung và gửi lại."
     )
+
+
+def test_the_same_bytes_renamed_to_the_right_unit_count(returns, tmp_path):
+    """Sent first under another unit's code (an error), then renamed and sent again: the renamed file counts."""
+    src = returns.files["213_tp-bac-giang.xlsx"].path
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(src, inbox / "215_tp-bac-giang.xlsx")
+    shutil.copy(src, inbox / "213_tp-bac-giang.xlsx")
+    (inbox / "received.yaml").write_text(
+        yaml.safe_dump({"215_tp-bac-giang.xlsx": ON_TIME, "213_tp-bac-giang.xlsx": ON_TIME + dt.timedelta(days=1)}),
+        encoding="utf-8",
+    )
+    report = validate_paths([inbox], returns.rnd)
+    by_name = {s.path.name: s for s in report.submissions}
+    assert [s.path.name for s in report.counted()] == ["213_tp-bac-giang.xlsx"]
+    assert by_name["215_tp-bac-giang.xlsx"].superseded_by == str(by_name["213_tp-bac-giang.xlsx"].path)
+
+
+def test_a_copy_of_a_replaced_file_leaves_the_latest_counting_in_summary_and_registry(returns, tmp_path):
+    """A (07/05), B (09/05) replaces it, then A again as "(1)" (13/05): B counts, for the summary's status and for
+    `baocao status` (the registry) alike, and the copy of A is not late."""
+    from toolkit.registry import Registry
+    from toolkit.registry import status as registry_status
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    a, b = returns.files["213_tp-bac-giang.xlsx"].path, returns.files["213_vntime.xlsx"].path
+    shutil.copy(a, inbox / "213_lan-1.xlsx")
+    shutil.copy(b, inbox / "213_lan-2.xlsx")
+    shutil.copy(a, inbox / "213_lan-1 (1).xlsx")
+    day = dt.datetime(2024, 5, 7, 9, 0)
+    (inbox / "received.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "213_lan-1.xlsx": day,
+                "213_lan-2.xlsx": day + dt.timedelta(days=2),
+                "213_lan-1 (1).xlsx": day + dt.timedelta(days=6),
+            }
+        ),
+        encoding="utf-8",
+    )
+    report = validate_paths([inbox], returns.rnd)
+    by_name = {s.path.name: s for s in report.submissions}
+    second = by_name["213_lan-2.xlsx"]
+    assert report.counted() == [second]
+    assert by_name["213_lan-1 (1).xlsx"].superseded_by == str(second.path)
+    assert not [f for f in by_name["213_lan-1 (1).xlsx"].findings if f.code == "late-submission"]
+    summary_status = {u.unit.code: u for u in consolidate(report, returns.rnd).status}["213"]
+    assert summary_status.submission is second and summary_status.state == "ok"
+    with Registry.open(tmp_path / "r.sqlite") as reg:
+        reg.record(report, returns.rnd)
+        row = {r.unit_code: r for r in registry_status(returns.rnd, reg)}["213"]
+    assert Path(row.file).name == "213_lan-2.xlsx" and row.state == "ok"
+
+
+def test_a_received_manifest_with_a_list_for_a_name_does_not_stop_the_round(returns, tmp_path):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    shutil.copy(returns.files["213_tp-bac-giang.xlsx"].path, inbox / "213.xlsx")
+    (inbox / "received.yaml").write_text("[213.xlsx]: 2024-05-08 08:26\n", encoding="utf-8")
+    (sub,) = validate_paths([inbox], returns.rnd).submissions
+    (finding,) = [x for x in sub.findings if x.code == "received-time-invalid"]
+    assert finding.message == (
+        "Tệp received.yaml trong thư mục inbox bị lỗi (cú pháp YAML không hợp lệ (tên mục không hợp lệ (một danh "
+        "sách hay bảng khóa đứng ở chỗ tên mục)) ở dòng 1) nên không biết thời điểm nhận tệp 213.xlsx; đã dùng thời "
+        "điểm sửa tệp. Hãy sửa received.yaml rồi chạy lại."
+    )

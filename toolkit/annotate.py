@@ -150,7 +150,7 @@ def _write_results(ws, sub: Submission) -> None:
             c.value = v
             c.data_type = "n" if isinstance(v, int) else "s"  # text from a return stays text
             c.font = plain
-            c.alignment = Alignment(wrap_text=col == 6, vertical="top")
+            c.alignment = Alignment(wrap_text=col in (3, 6), vertical="top")
         ws.cell(r, 2).fill = FILLS[f.severity]
         if f.sheet and f.cell and f.sheet in ws.parent.sheetnames:
             c = ws.cell(r, 5)
@@ -158,6 +158,6 @@ def _write_results(ws, sub: Submission) -> None:
             # which LibreOffice resolves by the file's path
             c.hyperlink = Hyperlink(ref=c.coordinate, location=f"'{f.sheet}'!{f.cell}")
             c.font = link
-    for col, width in zip("ABCDEF", (6, 10, 22, 12, 8, 100)):
+    for col, width in zip("ABCDEF", (6, 10, 26, 12, 8, 100)):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A5"

@@ -321,7 +321,10 @@ def _status(
     out = []
     for unit in rnd.units:
         files = list(files_by_unit.get(unit.code, []))
-        current = [s for s in files if s.superseded_by is None]
+        # several files left standing (another round's only, say): the last received, as the registry orders them
+        current = sorted(
+            (s for s in files if s.superseded_by is None), key=lambda s: (s.modified or dt.datetime.min, s.name)
+        )
         sub = current[-1] if current else (files[-1] if files else None)
         received = sub.modified if sub else None
         on_time = None if received is None else received.date() <= rnd.deadline

@@ -455,6 +455,8 @@ def _locate_columns(grid: _Grid, form: Form, rnd: Round, expected: dict[tuple[st
     period_keys = {fold(p.label): p for p in rnd.periods}
     field_keys = {fold(lbl): f for f, lbl in form.field_labels.items()}
     heading_rows = range(max(1, HEADER_ROW - 4), HEADER_ROW + 4)
+    heading_at: dict[str, int] = {}  # period id -> the column of its heading
+    field_row = HEADER_ROW + 1  # the row of the field headings (Tổng số, Nam, Nữ), where the periods' were found
     for r in heading_rows:
         width = len(grid.rows[r - 1]) if r <= len(grid.rows) else 0
         starts = []  # (column, period or None) of each period heading in the row, left to right
@@ -471,6 +473,8 @@ def _locate_columns(grid: _Grid, form: Form, rnd: Round, expected: dict[tuple[st
         for i, (c, period) in enumerate(starts):
             if period is None:
                 continue
+            heading_at.setdefault(period.id, c)
+            field_row = r + 1
             # a period's fields are under it, up to the next period's heading (a deleted column must not make
             # a field of the next period look like this one's)
             end = starts[i + 1][0] if i + 1 < len(starts) else c + 6
@@ -478,13 +482,36 @@ def _locate_columns(grid: _Grid, form: Form, rnd: Round, expected: dict[tuple[st
                 fld = field_keys.get(fold(grid.text(r + 1, cc)))
                 if fld and (period.id, fld) not in found:
                     found[(period.id, fld)] = cc
+    if heading_at:
+        # A period whose heading is gone (its first column, holding the merged heading, deleted): its fields are
+        # the field headings between the previous period's last column and the next period's heading.
+        order = [p.id for p in rnd.periods]
+        for i, pid in enumerate(order):
+            if pid in heading_at:
+                continue
+            before = [col for (p, _), col in found.items() if p in order[:i]]
+            after = [heading_at[p] for p in order[i + 1 :] if p in heading_at]
+            mine = [col for (p, _), col in expected.items() if p == pid]
+            lo = max(before) + 1 if before else min(mine, default=1)
+            hi = min(after) if after else lo + 6
+            for cc in range(lo, min(hi, lo + 6)):
+                fld = field_keys.get(fold(grid.text(field_row, cc)))
+                if fld and (pid, fld) not in found:
+                    found[(pid, fld)] = cc
     claimed = set(found.values())
     for key, col in expected.items():
         if key not in found:
             # Heading changed: read where it should be, and say so. Gone (its place holds another column, found by
-            # its heading): 0, nothing is read from it (see _read_indicator_form).
-            found[key] = 0 if col in claimed else col
-            if col not in claimed:
+            # its heading, or another heading such as the check column's): 0, nothing is read from it (see
+            # _read_indicator_form).
+            there, above = fold(grid.text(field_row, col)), fold(grid.text(field_row - 1, col))
+            gone = (
+                col in claimed
+                or bool(there and there != fold(form.field_labels[key[1]]))
+                or bool(above and above not in period_keys)  # a heading over two rows, e.g. “Kiểm tra”
+            )
+            found[key] = 0 if gone else col
+            if not gone:
                 period = next(p.label for p in rnd.periods if p.id == key[0])
                 moved.append(
                     f"không thấy cột “{form.field_labels[key[1]]} – {period}” (dự kiến ở cột {col_letter(col)})"

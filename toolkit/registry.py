@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .clock import vietnam_now
 from .findings import ERROR, WARNING, Finding
 from .forms import available_forms
 from .read import Submission, _fmt
@@ -525,7 +526,7 @@ class Registry:
         """
         if self.readonly:
             raise RegistryError(f"Sổ theo dõi {self.path} đang mở chỉ để đọc.")
-        now = now or dt.datetime.now()
+        now = now or vietnam_now()  # first/last seen stand in for receipt times: the same clock
         at = now.isoformat(timespec="seconds")
         conn = self.conn
         period_index = {p.id: i for i, p in enumerate(rnd.periods)}

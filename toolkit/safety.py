@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from .clock import vietnam_time
 from .findings import Finding
 
 MB = 1024 * 1024
@@ -307,7 +308,7 @@ def _facts_from_handle(fh: BinaryIO, max_bytes: int | None) -> FileFacts:
         raise IsADirectoryError(21, "Is a directory")
     size = st.st_size
     sha = _hash_handle(fh) if max_bytes is None or size <= max_bytes else None
-    return FileFacts(size=size, sha256=sha, modified=dt.datetime.fromtimestamp(st.st_mtime))
+    return FileFacts(size=size, sha256=sha, modified=vietnam_time(st.st_mtime))
 
 
 def file_facts(path: Path | str) -> FileFacts:
@@ -872,7 +873,7 @@ def _read_facts(fh: BinaryIO, max_bytes: int) -> tuple[FileFacts, bytes | None]:
     st = os.fstat(fh.fileno())
     if stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(21, "Is a directory")
-    modified = dt.datetime.fromtimestamp(st.st_mtime)
+    modified = vietnam_time(st.st_mtime)
     if st.st_size > max_bytes:
         return FileFacts(size=st.st_size, sha256=None, modified=modified), None
     data = fh.read(st.st_size + 1)  # (not read(max_bytes + 1): that would allocate max_bytes for every file)

@@ -357,7 +357,7 @@ def _write_totals_sheet(wb, st: _SummaryStyles, cons: Consolidation, ft: FormTot
         None,
         form,
         last,
-        f"Số liệu toàn tỉnh {rnd.province_name} – kỳ báo cáo: {periods_label(rnd)}",
+        f"Số liệu toàn {_province_kind(rnd)} {rnd.province_name} – kỳ báo cáo: {periods_label(rnd)}",
         unit_line=included_line(rnd, ft.units),
         title=f"TỔNG HỢP {form_title(form, rnd)}",
     )
@@ -387,6 +387,15 @@ def _write_totals_sheet(wb, st: _SummaryStyles, cons: Consolidation, ft: FormTot
     write_indicator_rows(ws, st, form, layout, last, values)
     _write_signature(ws, st, rnd, layout.last_row + 1, last, place=rnd.place, signer="THỦ TRƯỞNG CƠ QUAN")
     _page_setup(ws, layout.first_row, (HEADER_ROW - 1, HEADER_ROW + 1), 3)
+
+
+CENTRAL_CITIES = {"01", "31", "46", "48", "79", "92"}
+"""GSO codes of the centrally-run cities (Hà Nội, Hải Phòng, Huế, Đà Nẵng, TP Hồ Chí Minh, Cần Thơ): “thành phố”,
+not “tỉnh”."""
+
+
+def _province_kind(rnd: Round) -> str:
+    return "thành phố" if str(rnd.province_code).zfill(2) in CENTRAL_CITIES else "tỉnh"
 
 
 def _number(ws, r: int, c: int, value: float | None, style, rate: bool = False, total: bool = False) -> None:
@@ -528,7 +537,8 @@ def _write_schedule(wb, st: _SummaryStyles, cons: Consolidation, form: Form | No
     included = sorted({e.unit_code for e in cons.schedule}, key=lambda c: (order.get(c, len(order)), c))
     counted = {e.unit_code for e in cons.schedule if e.counted}
     with_errors = [c for c in included if c not in counted]
-    missing = {u.code: _why_excluded(cons.report, u) for u in owed if u.code not in included}
+    files = {status.unit.code: status.files for status in cons.status}
+    missing = {u.code: _why_excluded(cons.report, u, files.get(u.code, [])) for u in owed if u.code not in included}
     window = f"{fmt_date(rnd.inspection.start)} – {fmt_date(rnd.inspection.end)}"
     lead = f"Lịch tổng hợp từ {len(included)} đơn vị" + (
         ": " + ", ".join(_unit_name(rnd, c) for c in included) + "." if included else "."

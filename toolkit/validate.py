@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pandera.errors
 
+from .clock import to_vietnam
 from .findings import ERROR, WARNING, Finding
 from .forms import available_forms
 from .read import Submission, Value, _fmt, read_submission
@@ -115,10 +116,6 @@ def collect_files(paths: Iterable[str | Path]) -> list[Path]:
     return unique
 
 
-VIETNAM_TIME = dt.timezone(dt.timedelta(hours=7), "ICT")
-"""Rounds are Vietnamese and so are their deadlines: a receipt time written with a time zone is read as Vietnam's
-wall-clock time (UTC+7, no daylight saving)."""
-
 _DMY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T,]+(\d{1,2})[:h](\d{2})(?::(\d{2}))?)?$")
 _YMD = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 
@@ -128,9 +125,7 @@ def parse_received(value: Any) -> dt.datetime | None:
     text such as ``2024-05-08 8:26``, ``08/05/2024 08:26`` or ``08/05/2024``; None when it is none of these.
     A date alone is taken as noon of that day."""
     if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(VIETNAM_TIME).replace(tzinfo=None)
-        return value
+        return to_vietnam(value)  # a time zone is read as Vietnam's wall-clock time
     if isinstance(value, dt.date):
         return dt.datetime.combine(value, dt.time(12))
     if not isinstance(value, str):
@@ -179,7 +174,9 @@ def received_times(paths: list[Path], problems: dict[Path, str] | None = None) -
                 try:
                     data = load_yaml(m) or {}
                 except ConfigError as exc:
-                    broken[folder] = exc.message + (f" (dòng {exc.line})" if exc.line else "")
+                    broken[folder] = exc.message.rstrip(".") + (f" ở dòng {exc.line}" if exc.line else "")
+                except Exception as exc:  # noqa: BLE001 - whatever is wrong with it, the files are still read
+                    broken[folder] = f"không đọc được ({type(exc).__name__})"
                 else:
                     if isinstance(data, dict):
                         manifests[folder] = {unicodedata.normalize("NFC", str(k)): v for k, v in data.items()}
@@ -201,8 +198,9 @@ def received_times(paths: list[Path], problems: dict[Path, str] | None = None) -
         if when is not None:
             out[p] = when
         elif problems is not None:
+            shown = "để trống" if value is None or value == "" else f"“{value}”"
             problems[p] = (
-                f"Thời điểm nhận tệp {p.name} ghi trong {RECEIVED_MANIFEST} (“{value}”) không đọc được; đã dùng thời "
+                f"Thời điểm nhận tệp {p.name} ghi trong {RECEIVED_MANIFEST} ({shown}) không đọc được; đã dùng thời "
                 f"điểm sửa tệp. Hãy ghi dạng 2024-05-08 09:30 hoặc 08/05/2024 09:30."
             )
     return out
@@ -571,38 +569,40 @@ def _other_round(s: Submission) -> bool:
 def _mark_duplicates(subs: list[Submission]) -> set[Path]:
     """Several files of one unit: the latest counts, the others are superseded (and say so).
 
+    Byte-identical copies (the same file saved or downloaded twice, equally valid) are one submission, received when
+    its first copy was: the later copies take no part in choosing, are not late, and point at the file that counts.
     A file of another round is never a resubmission of this one: it is set aside for the unit's file of this round,
-    whenever it came. Byte-identical copies (the same file saved or
-    downloaded twice) are one submission, received when its first copy was: the later copies are superseded by
-    it and take no part in choosing, nor are they late. Returns the paths of those later copies.
+    whenever it came. Returns the paths of the later copies.
     """
-    copies: set[Path] = set()
+    copies: dict[Path, Submission] = {}  # a later copy -> its first copy
     by_unit: dict[str, list[Submission]] = {}
-    first_copy: dict[tuple[str, str], Submission] = {}
+    first_copy: dict[tuple[str, str, bool], Submission] = {}
     other_round: list[Submission] = []
     for s in sorted(subs, key=lambda s: (s.modified or dt.datetime.min, s.name)):
         if not (s.readable and s.unit_code):
             continue
+        # the same bytes under a name that makes them valid (a wrong unit code in the first name) are not a copy
+        key = (s.unit_code, s.sha256, s.valid)
+        first = first_copy.get(key)
+        if first is not None:
+            copies[s.path] = first
+            s.superseded_by = str(first.path)
+            s.findings.append(
+                Finding(
+                    "duplicate-submission",
+                    f"Tệp {s.name} giống hệt tệp {first.name} (cùng nội dung) nên chỉ được tính một lần, theo lần "
+                    f"nhận đầu tiên ({_when(first)}).",
+                    severity=WARNING,
+                    value=s.name,
+                    expected=first.name,
+                )
+            )
+            continue
+        first_copy[key] = s
         if _other_round(s):
             other_round.append(s)
-            continue
-        first = first_copy.get((s.unit_code, s.sha256))
-        if first is None:
-            first_copy[(s.unit_code, s.sha256)] = s
+        else:
             by_unit.setdefault(s.unit_code, []).append(s)
-            continue
-        copies.add(s.path)
-        s.superseded_by = str(first.path)
-        s.findings.append(
-            Finding(
-                "duplicate-submission",
-                f"Tệp {s.name} giống hệt tệp {first.name} (cùng nội dung) nên chỉ được tính một lần, theo lần nhận "
-                f"đầu tiên ({_when(first)}).",
-                severity=WARNING,
-                value=s.name,
-                expected=first.name,
-            )
-        )
     for code, group in by_unit.items():
         if len(group) < 2:
             continue
@@ -646,7 +646,11 @@ def _mark_duplicates(subs: list[Submission]) -> set[Path]:
                     expected=winner.name,
                 )
             )
-    return copies
+    by_path = {str(s.path): s for s in subs}
+    for path, first in copies.items():  # a copy of a file that was set aside points at the file that counts
+        if first.superseded_by:
+            by_path[str(path)].superseded_by = first.superseded_by
+    return set(copies)
 
 
 def _when(s: Submission) -> str:

@@ -58,6 +58,12 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LinedDict:
     result.key_lines = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:  # "[a, b]: …" or "{a: b}: …" as a key
+            raise yaml.constructor.ConstructorError(
+                None, None, "tên mục không hợp lệ (một danh sách hay bảng khóa đứng ở chỗ tên mục)", key_node.start_mark
+            ) from None
         if key in result:
             raise yaml.constructor.ConstructorError(None, None, f"khóa “{key}” bị lặp lại", key_node.start_mark)
         result[key] = loader.construct_object(value_node, deep=True)

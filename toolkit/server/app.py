@@ -42,6 +42,7 @@ from fastapi.responses import FileResponse, HTMLResponse, PlainTextResponse, Red
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
+from ..clock import vietnam_now
 from ..findings import ERROR, Finding
 from ..forms import available_forms
 from ..registry import Registry, RegistryError, RegistryMissing, StatusRow, status
@@ -78,7 +79,7 @@ ADDIN_HEADERS = [(b"x-content-type-options", b"nosniff")]
 
 
 def _default_now() -> dt.datetime:
-    return dt.datetime.now().replace(microsecond=0)
+    return vietnam_now()  # receipt times are compared with a Vietnamese deadline, whatever the server's zone
 
 
 # ------------------------------------------------------------------------------------------ brute force
