@@ -108,6 +108,32 @@ def test_totals_match_an_independent_recomputation(run_json):
                 assert got == pytest.approx(num / den * 100, abs=0.05), (ind.code, period)
 
 
+def test_the_tidy_table_is_every_counted_figure_and_adds_up_to_the_totals():
+    """The tidy table (kept per return and form) reads as rows: one per figure of each counted return, traced to
+    its cell, and its rows add up to the province's totals."""
+    from toolkit.consolidate import consolidate
+    from toolkit.validate import validate_paths
+
+    rnd = load_round(ROUND)
+    cons = consolidate(validate_paths([INBOX], rnd), rnd)
+    rows = list(cons.tidy)
+    assert len(rows) == len(cons.tidy) > 0
+    assert cons.tidy[0] == rows[0] and cons.tidy[-1] == rows[-1] and cons.tidy[3:6] == rows[3:6]
+    with pytest.raises(IndexError):
+        cons.tidy[len(rows)]
+    counted = {s.sha256: s for s in cons.report.counted()}
+    books = {sha: openpyxl.load_workbook(s.path, data_only=True) for sha, s in counted.items() if s.format == "xlsx"}
+    sums: dict[tuple, float] = {}
+    for t in rows:
+        source = counted[t.sha256]
+        assert (t.unit_code, t.source_file) == (source.unit_code, source.name)
+        book = books.get(t.sha256)
+        assert t.value == (book[t.sheet][t.cell].value if book else cell_value(source.path, t.sheet, t.cell))
+        sums[(t.form, t.indicator, t.field, t.period)] = sums.get((t.form, t.indicator, t.field, t.period), 0) + t.value
+    for form_id, ft in cons.forms.items():
+        assert {k: v for k, v in sums.items() if k[0] == form_id} == {(form_id, *k): v for k, v in ft.totals.items()}
+
+
 def test_rerun_changes_nothing(demo):
     out, _, _ = demo
     summary = out / "tong-hop-bac-giang-2024.xlsx"

@@ -600,9 +600,7 @@ def test_bulk_rows_interleave_with_xlsxwriter_rows(tmp_path: Path) -> None:
 
 
 def test_tidy_rows_with_an_empty_text_keep_every_column_in_place(tmp_path: Path, bac_giang_round: Round) -> None:
-    from types import SimpleNamespace
-
-    from toolkit.consolidate import TidyRow
+    from toolkit.consolidate import TidyRow, TidyTable
 
     form = get_form("PL03")
     ind = next(i for i in form.indicators if i.is_input and i.value == "count")
@@ -620,7 +618,7 @@ def test_tidy_rows_with_an_empty_text_keep_every_column_in_place(tmp_path: Path,
     ws = wb.add_worksheet("D", worksheet_class=summary._BulkSheet)
     plain = wb.add_format({"font_name": "Times New Roman"})
     ws.write_string(0, 0, "Mã đơn vị", plain)
-    summary._tidy_rows(ws, SimpleNamespace(tidy=rows), plain._get_xf_index(), {"count": 0, "money": 0})
+    summary._tidy_rows(ws, TidyTable.of_rows(rows), plain._get_xf_index(), {"count": 0, "money": 0})
     wb.close()
     got = [[c.value for c in r] for r in openpyxl.load_workbook(path)["D"].iter_rows(min_row=2, max_col=12)]
     label = form.field_labels["total"]

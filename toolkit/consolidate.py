@@ -7,13 +7,16 @@ same unit. Every total says exactly which units are in it.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .findings import Finding
 from .forms import Form, available_forms
-from .read import Submission
+from .read import Submission, Value
 from .round import Round, Unit
 from .text import fold_place
 from .validate import Report
@@ -72,8 +75,10 @@ class UnitStatus:
         return "ok" if self.on_time else "late"
 
 
-@dataclass(slots=True)  # one per figure: hundreds of thousands in a commune round
+@dataclass(slots=True)
 class TidyRow:
+    """One row of the tidy data table: one figure of one counted return, traced to its cell."""
+
     unit_code: str
     unit_name: str
     form: str
@@ -89,6 +94,81 @@ class TidyRow:
     cell: str
 
 
+@dataclass(frozen=True, slots=True)
+class TidyBlock:
+    """The rows of the tidy table that one counted return gives for one form: its figures, in the order read."""
+
+    unit_code: str
+    unit_name: str
+    form: str
+    source_file: str
+    sha256: str
+    values: list[Value]  # every one with a number (blank and unusable figures are not in the table)
+
+
+class TidyTable(Sequence[TidyRow]):
+    """The tidy data table (unit, form, indicator, field, period, value, source file, sha256, cell): a sequence of
+    :class:`TidyRow`, kept as one :class:`TidyBlock` per return and form (a commune round has several hundred
+    thousand figures; a row object is made only when one is asked for)."""
+
+    def __init__(self, blocks: list[TidyBlock], labels: dict[tuple[str, str], str], period_labels: dict[str, str]):
+        self.blocks = blocks
+        self.labels = labels  # (form, indicator code) -> label
+        self.period_labels = period_labels  # period id -> label
+        self._starts = list(itertools.accumulate((len(b.values) for b in blocks), initial=0))
+
+    def __len__(self) -> int:
+        return self._starts[-1]
+
+    def _row(self, b: TidyBlock, v: Value) -> TidyRow:
+        return TidyRow(
+            b.unit_code,
+            b.unit_name,
+            b.form,
+            v.indicator,
+            self.labels[(b.form, v.indicator)],
+            v.field,
+            v.period,
+            self.period_labels.get(v.period, v.period),
+            v.value,
+            b.source_file,
+            b.sha256,
+            v.sheet,
+            v.cell,
+        )
+
+    def __iter__(self) -> Iterator[TidyRow]:
+        for b in self.blocks:
+            for v in b.values:
+                yield self._row(b, v)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        k = bisect.bisect_right(self._starts, index) - 1
+        return self._row(self.blocks[k], self.blocks[k].values[index - self._starts[k]])
+
+    @classmethod
+    def of_rows(cls, rows: Iterable[TidyRow]) -> TidyTable:
+        """A table holding exactly ``rows`` (for tests and callers that make their own rows)."""
+        blocks: list[TidyBlock] = []
+        labels: dict[tuple[str, str], str] = {}
+        period_labels: dict[str, str] = {}
+        for t in rows:
+            key = (t.unit_code, t.unit_name, t.form, t.source_file, t.sha256)
+            if not blocks or (blocks[-1].unit_code, blocks[-1].unit_name, blocks[-1].form, blocks[-1].source_file,
+                              blocks[-1].sha256) != key:  # fmt: skip
+                blocks.append(TidyBlock(*key, []))
+            blocks[-1].values.append(Value(t.form, t.sheet, t.cell, t.indicator, t.field, t.period, t.value, t.value))
+            labels[(t.form, t.indicator)] = t.label
+            period_labels[t.period] = t.period_label
+        return cls(blocks, labels, period_labels)
+
+
 @dataclass
 class Consolidation:
     round: Round
@@ -96,7 +176,7 @@ class Consolidation:
     forms: dict[str, FormTotals]
     schedule: list[ScheduleEntry]
     status: list[UnitStatus]
-    tidy: list[TidyRow]
+    tidy: TidyTable
     findings: list[tuple[Submission, Finding]]
 
     @property
@@ -132,15 +212,16 @@ def consolidate(report: Report, rnd: Round | None = None) -> Consolidation:
     files_by_unit = _files_by_unit(report)
 
     totals: dict[str, FormTotals] = {}
-    tidy: list[TidyRow] = []
+    blocks: list[TidyBlock] = []
+    labels: dict[tuple[str, str], str] = {}  # (form, indicator code) -> label (Form.indicator is a linear search)
     for form_id in sorted(rnd.expected_forms()):
         form = forms[form_id]
         if form.kind != "indicators":
             continue
         ft = FormTotals(form=form, units=[])
-        labels: dict[str, str] = {}  # indicator code -> label (Form.indicator is a linear search)
         for ind in form.indicators:
-            labels.setdefault(ind.code, ind.label)
+            labels.setdefault((form_id, ind.code), ind.label)
+        sums = ft.totals
         for unit in rnd.units:
             if form_id not in unit.forms:
                 continue
@@ -150,30 +231,12 @@ def consolidate(report: Report, rnd: Round | None = None) -> Consolidation:
                 continue
             ft.units.append(unit.code)
             figures: dict[FigureKey, float] = {}
-            source, sha256 = sub.name, sub.sha256
-            for v in sub.values:
-                if v.form != form_id or v.value is None:
-                    continue
+            values = [v for v in sub.values if v.form == form_id and v.value is not None]
+            for v in values:
                 key = (v.indicator, v.field, v.period)
-                figures[key] = v.value
-                ft.totals[key] = ft.totals.get(key, 0.0) + v.value
-                tidy.append(
-                    TidyRow(
-                        unit.code,
-                        unit.name,
-                        form_id,
-                        v.indicator,
-                        labels[v.indicator],
-                        v.field,
-                        v.period,
-                        period_label.get(v.period, v.period),
-                        v.value,
-                        source,
-                        sha256,
-                        v.sheet,
-                        v.cell,
-                    )
-                )
+                figures[key] = value = v.value
+                sums[key] = sums.get(key, 0.0) + value
+            blocks.append(TidyBlock(unit.code, unit.name, form_id, sub.name, sub.sha256, values))
             ft.by_unit[unit.code] = figures
             ft.unit_rates[unit.code] = _rates_of(form, periods, figures)
         ft.rates = _rates_of(form, periods, ft.totals)
@@ -186,7 +249,7 @@ def consolidate(report: Report, rnd: Round | None = None) -> Consolidation:
         forms=totals,
         schedule=_schedule(rnd, counted, status),
         status=status,
-        tidy=tidy,
+        tidy=TidyTable(blocks, labels, period_label),
         findings=[(s, f) for s in report.submissions for f in s.findings],
     )
 

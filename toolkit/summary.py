@@ -25,10 +25,11 @@ import xlsxwriter.exceptions
 import xlsxwriter.utility
 import xlsxwriter.workbook
 
-from .consolidate import Consolidation, FormTotals, _why_excluded
+from .consolidate import Consolidation, FormTotals, TidyTable, _why_excluded
 from .findings import CATALOG, ERROR
 from .forms import HEADER_ROW, Form, Indicator, available_forms
 from .fsutil import atomic_file
+from .read import Value
 from .render import (
     FIXED_TIME,
     FONT,
@@ -244,8 +245,10 @@ class _BulkSheet(_Sheet):
 
     def bulk_rows(self, first: int, count: int, last_col: int, rows: Callable[[], Iterable[str]]) -> None:
         """Rows ``first``..``first + count - 1`` as ``<row>`` elements that ``rows()`` yields when the sheet is
-        written (at close): the XML of a big table is never held whole in memory but once, in XlsxWriter's
-        buffer. Anything ``rows`` puts in the shared string table must already be there."""
+        stored: while :func:`write_summary` stores the workbook they go straight into the sheet's zip entry, a few
+        thousand at a time (:class:`_SummaryZipFile`), so the XML of a big table is never held in memory; otherwise
+        (a plain ``close()``) into XlsxWriter's buffer of the sheet. Anything ``rows`` puts in the shared string
+        table must already be there."""
         self._add_run(first, count, rows, last_col)
 
     def _add_run(self, first: int, count: int, source, last_col: int) -> None:
@@ -273,11 +276,17 @@ class _BulkSheet(_Sheet):
                 if row > start:  # XlsxWriter's own rows before this run
                     self.dim_rowmin, self.dim_rowmax = start, row - 1
                     super()._write_rows()
-                written = 0
-                for xml in source() if callable(source) else source:
-                    write(xml)
-                    written += 1
-                assert written == count, (row, count, written)
+                streams = _ROW_STREAMS
+                if callable(source) and streams is not None:  # made while the zip entry is written
+                    marker = f"{_STREAM_MARK}{len(streams)}\x00"
+                    streams[marker.encode("ascii")] = (source, count)
+                    write(marker)
+                else:
+                    written = 0
+                    for xml in source() if callable(source) else source:
+                        write(xml)
+                        written += 1
+                    assert written == count, (row, count, written)
                 start = row + count
             if start <= last:
                 self.dim_rowmin, self.dim_rowmax = start, last
@@ -718,79 +727,96 @@ def _write_findings(wb, st: _SummaryStyles, cons: Consolidation) -> None:
 _COLUMN_LETTERS = [xlsxwriter.utility.xl_col_to_name(c) for c in range(len(DATA_COLUMNS))]
 
 
-def _tidy_rows(ws: _BulkSheet, cons: Consolidation, text_xf: int, number_xf: dict[str, int]) -> None:
+def _tidy_rows(ws: _BulkSheet, tidy: TidyTable, text_xf: int, number_xf: dict[str, int]) -> None:
     """The tidy table's body (sheet row 2 on) as rows of ``ws`` made when it is written (:meth:`bulk_rows`).
 
     Texts go through the shared string table (:class:`_Cells`), an empty text is a blank cell in the text style,
-    a figure is a number in its indicator's format. A unit's texts and a figure's texts are looked up once each,
+    a figure is a number in its indicator's format. A return's texts and a figure's texts are looked up once each,
     here, so that the table is complete before the workbook is stored.
     """
     forms = available_forms()
     cells = _Cells(ws)
     si = cells.si
-    per_unit: dict[tuple, tuple] = {}  # (code, name, file, sha256) -> their indices (None: empty text)
-    per_figure: dict[tuple, tuple] = {}  # (form, indicator, label, field, period, sheet, cell) -> indices, number xf
-    field_labels: dict[tuple[str, str, str], tuple[str, int]] = {}
-    refs: list[tuple[tuple, tuple]] = []  # per row: (unit indices, figure indices)
-    texts_of: dict[int, int] = {}  # id of an indices tuple -> how many texts (not None) it has
-    strings = 0
-    for t in cons.tidy:
-        ukey = (t.unit_code, t.unit_name, t.source_file, t.sha256)
-        u = per_unit.get(ukey)
-        if u is None:
-            u = per_unit[ukey] = tuple(si(v) if v else None for v in ukey)
-            texts_of[id(u)] = sum(1 for i in u if i is not None)
-        fkey = (t.form, t.indicator, t.label, t.field, t.period_label, t.sheet, t.cell)
-        f = per_figure.get(fkey)
-        if f is None:
-            lkey = (t.form, t.indicator, t.field)
-            if lkey not in field_labels:
-                form = forms.get(t.form)
-                ind = form.indicator(t.indicator) if form else None
-                label = form.field_labels.get(t.field, t.field) if form else t.field
-                field_labels[lkey] = (
-                    label,
-                    number_xf["money" if ind is not None and ind.value == "money" else "count"],
-                )
-            label, num_xf = field_labels[lkey]
-            texts = (t.form, t.indicator, t.label, label, t.period_label, t.sheet, t.cell)
-            f = per_figure[fkey] = (*(si(v) if v else None for v in texts), num_xf)
-            texts_of[id(f)] = sum(1 for i in f[:7] if i is not None)
-        refs.append((u, f))
-        strings += texts_of[id(u)] + texts_of[id(f)]
-    cells.extra += strings
-    cells.done()
-
-    # A row's XML is its row number joined with pieces fixed by its unit and its figure (each cell's end and the
-    # next one's start, up to its reference's row): ``str(n).join(pieces)`` writes a row five times faster than
-    # formatting its two dozen numbers. The pieces are made once per unit and per figure, when first used.
     x = text_xf
 
+    # A row's XML is its row number joined with pieces fixed by its return and its figure (each cell's end and the
+    # next one's start, up to its reference's row): ``str(n).join(pieces)`` writes a row five times faster than
+    # formatting its two dozen numbers. The pieces are made once per return and per figure.
     def piece(i: int, next_col: str) -> str:
         return f'" s="{x}" t="s"><v>{i}</v></c><c r="{next_col}'
 
-    unit_pieces: dict[int, tuple[tuple[str, str], tuple[str, str]]] = {}  # id of unit indices -> (A-B, I-J)
-    figure_pieces: dict[int, tuple[tuple[str, ...], str, tuple[str, str]]] = {}  # -> (C-G, H's style, K-L)
+    field_labels: dict[tuple[str, str, str], tuple[str, int]] = {}  # (form, indicator, field) -> label, number xf
+
+    def figure(form_id: str, v: Value) -> tuple:
+        """(7 text indices (None: empty text), number xf, how many texts, the row's pieces or None)."""
+        lkey = (form_id, v.indicator, v.field)
+        if lkey not in field_labels:
+            form = forms.get(form_id)
+            ind = next((i for i in form.indicators if i.code == v.indicator), None) if form else None
+            field_labels[lkey] = (
+                form.field_labels.get(v.field, v.field) if form else v.field,
+                number_xf["money" if ind is not None and ind.value == "money" else "count"],
+            )
+        label, num_xf = field_labels[lkey]
+        texts = (
+            form_id,
+            v.indicator,
+            tidy.labels.get((form_id, v.indicator), ""),
+            label,
+            tidy.period_labels.get(v.period, v.period),
+            v.sheet,
+            v.cell,
+        )
+        f = tuple(si(t) if t else None for t in texts)
+        pieces = None
+        if None not in f:
+            pieces = (
+                tuple(piece(i, col) for i, col in zip(f[:5], "DEFGH")),
+                f'" s="{num_xf}"><v>',
+                (piece(f[5], "L"), f'" s="{x}" t="s"><v>{f[6]}</v></c></row>'),
+            )
+        return (*f, num_xf, sum(i is not None for i in f), pieces)
+
+    figures: dict[tuple, tuple] = {}  # (form, indicator, field, period, sheet, cell) -> figure()
+    plan: list[
+        tuple[list[Value], tuple, tuple | None, list[tuple]]
+    ] = []  # per block: values, unit, its pieces, figures
+    strings = 0  # string cells of the table (the shared string table counts every one)
+    for b in tidy.blocks:
+        u = tuple(si(t) if t else None for t in (b.unit_code, b.unit_name, b.source_file, b.sha256))
+        u_pieces = None
+        if None not in u:
+            u_pieces = ((piece(u[0], "B"), piece(u[1], "C")), (piece(u[2], "J"), piece(u[3], "K")))
+        refs = []
+        texts = 0
+        form_id = b.form
+        for v in b.values:
+            key = (form_id, v.indicator, v.field, v.period, v.sheet, v.cell)
+            f = figures.get(key)
+            if f is None:
+                f = figures[key] = figure(form_id, v)
+            refs.append(f)
+            texts += f[8]
+        strings += texts + len(refs) * sum(i is not None for i in u)
+        plan.append((b.values, u, u_pieces, refs))
+    cells.extra += strings
+    cells.done()
 
     def rows() -> Iterable[str]:
         head, first = '<row r="', '" spans="1:12"><c r="A'
-        for n, (t, (u, f)) in enumerate(zip(cons.tidy, refs), start=2):
-            if None in u or None in f:
-                yield _tidy_row_cells(n, x, u, f, t.value)
-                continue
-            up = unit_pieces.get(id(u))
-            if up is None:
-                up = unit_pieces[id(u)] = ((piece(u[0], "B"), piece(u[1], "C")), (piece(u[2], "J"), piece(u[3], "K")))
-            fp = figure_pieces.get(id(f))
-            if fp is None:
-                fp = figure_pieces[id(f)] = (
-                    tuple(piece(i, col) for i, col in zip(f[:5], "DEFGH")),
-                    f'" s="{f[7]}"><v>',
-                    (piece(f[5], "L"), f'" s="{x}" t="s"><v>{f[6]}</v></c></row>'),
-                )
-            yield str(n).join((head, first, *up[0], *fp[0], f'{fp[1]}{t.value:.16G}</v></c><c r="I', *up[1], *fp[2]))
+        n = 2
+        for values, u, up, refs in plan:
+            for v, f in zip(values, refs):
+                fp = f[9]
+                if up is None or fp is None:
+                    yield _tidy_row_cells(n, x, u, f, v.value)
+                else:
+                    yield str(n).join(
+                        (head, first, *up[0], *fp[0], f'{fp[1]}{v.value:.16G}</v></c><c r="I', *up[1], *fp[2])
+                    )
+                n += 1
 
-    ws.bulk_rows(1, len(refs), len(DATA_COLUMNS) - 1, rows)
+    ws.bulk_rows(1, len(tidy), len(DATA_COLUMNS) - 1, rows)
 
 
 def _tidy_row_cells(n: int, x: int, u: tuple, f: tuple, value: float) -> str:
@@ -837,7 +863,7 @@ def _write_data(wb, st: _SummaryStyles, cons: Consolidation) -> None:
         k: wb.add_format({"font_name": FONT, "num_format": v}) for k, v in (("count", "#,##0"), ("money", "#,##0.00"))
     }
     if n:
-        _tidy_rows(ws, cons, st.plain._get_xf_index(), {k: f._get_xf_index() for k, f in number.items()})
+        _tidy_rows(ws, cons.tidy, st.plain._get_xf_index(), {k: f._get_xf_index() for k, f in number.items()})
     ws.freeze_panes(1, 0)
     _working_page(ws, 0)
 
@@ -932,25 +958,73 @@ class _FastZipInfo(zipfile.ZipInfo):
         self._compresslevel = 1
 
 
-_DEFLATE_LOCK = threading.Lock()
+_STREAM_MARK = "\x00baocao-rows:"  # NUL never occurs in XlsxWriter's XML: a placeholder for streamed bulk rows
+_ROW_STREAMS: dict[bytes, tuple[Callable[[], Iterable[str]], int]] | None = None
+"""While :func:`write_summary` stores a workbook: placeholder -> (rows, count) of the bulk rows still to be made."""
+
+_STREAM_BATCH = 4096  # rows joined, encoded and deflated at a time
+
+
+class _SummaryZipFile(zipfile.ZipFile):
+    """XlsxWriter's zip file while the summary is stored: a part holding placeholders of bulk rows
+    (:meth:`_BulkSheet.bulk_rows`) is written as a stream, the rows made, encoded and deflated a batch at a time.
+    The entry is the same, byte for byte, as if the whole part had been written at once (``writestr`` itself
+    writes through :meth:`open`; deflate does not depend on how its input is cut)."""
+
+    def writestr(self, zinfo_or_arcname, data, compress_type=None, compresslevel=None):
+        streams = _ROW_STREAMS
+        if not streams or not isinstance(data, bytes) or _STREAM_MARK[0].encode() not in data:
+            return super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
+        assert isinstance(zinfo_or_arcname, zipfile.ZipInfo) and compress_type is None and compresslevel is None
+        # a summary sheet stays far below the 2 GiB of a zip entry without ZIP64 (Excel's rows cap it near 1 GB)
+        with self.open(zinfo_or_arcname, mode="w") as dest:
+            pieces = data.split(b"\x00")
+            dest.write(pieces[0])
+            for name, text in zip(pieces[1::2], pieces[2::2]):
+                rows, count = streams.pop(b"\x00" + name + b"\x00")
+                written = 0
+                batch: list[str] = []
+                for xml in rows():
+                    batch.append(xml)
+                    if len(batch) == _STREAM_BATCH:
+                        dest.write("".join(batch).encode("utf-8"))
+                        written += len(batch)
+                        batch.clear()
+                dest.write("".join(batch).encode("utf-8"))
+                written += len(batch)
+                assert written == count, (zinfo_or_arcname.filename, count, written)
+                dest.write(text)
+
+
+_PACKAGING_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
-def _fast_deflate():
-    """XlsxWriter names each part of the package with ``xlsxwriter.workbook.ZipInfo`` and has no option for the
-    compression level: while the summary is stored, that name is our level-1 entry. Should a later XlsxWriter
-    no longer use the name, the summary is simply deflated at the default level."""
-    with _DEFLATE_LOCK:
+def _packaging():
+    """While the summary is stored: XlsxWriter's zip entries (``xlsxwriter.workbook.ZipInfo``) deflated at level 1
+    and its zip file (``xlsxwriter.workbook.ZipFile``) the streaming :class:`_SummaryZipFile`; XlsxWriter has no
+    option for either. Should a later XlsxWriter no longer use these names, the summary is simply deflated at the
+    default level, its bulk rows held in memory before they are zipped."""
+    global _ROW_STREAMS
+    with _PACKAGING_LOCK:
         module = xlsxwriter.workbook
-        saved = getattr(module, "ZipInfo", None)
+        saved = {name: getattr(module, name, None) for name in ("ZipInfo", "ZipFile")}
+        streaming = saved["ZipFile"] is zipfile.ZipFile
         module.ZipInfo = _FastZipInfo
+        if streaming:
+            module.ZipFile = _SummaryZipFile
+            _ROW_STREAMS = {}
         try:
             yield
+            assert not _ROW_STREAMS, "every placeholder of bulk rows was streamed"
         finally:
-            if saved is None:
-                del module.ZipInfo
-            else:
-                module.ZipInfo = saved
+            _ROW_STREAMS = None
+            for name, value in saved.items():
+                if value is None:
+                    if hasattr(module, name):
+                        delattr(module, name)
+                else:
+                    setattr(module, name, value)
 
 
 def write_summary(cons: Consolidation, path: str | Path, temp_prefix: str = ".tmp-") -> Path:
@@ -991,7 +1065,7 @@ def write_summary(cons: Consolidation, path: str | Path, temp_prefix: str = ".tm
             ws.ignore_errors({"number_stored_as_text": "A1:XFD1048576"})
         wb.worksheets()[0].activate()
         try:
-            with _fast_deflate():
+            with _packaging():
                 wb.close()
         except xlsxwriter.exceptions.FileCreateError as exc:
             raise OSError(f"không ghi được tệp tổng hợp {path}: {exc}") from exc
