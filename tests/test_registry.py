@@ -331,6 +331,28 @@ def test_recording_the_same_inbox_again_changes_only_last_seen(
     assert [r[0] for r in query(path, "SELECT at FROM runs ORDER BY id")] == [t.isoformat() for t in (t1, t2, t3)]
 
 
+def test_a_unit_whose_file_leaves_the_inbox_has_no_accepted_values_left(
+    inbox: Path, report: Report, bac_giang_round: Round, tmp_path: Path
+) -> None:
+    """Accepted values are exactly the counted returns' figures at every run: a unit's file taken out of the inbox
+    takes its figures out of the registry; the file itself stays in the history."""
+    rnd = bac_giang_round
+    path = tmp_path / "registry.sqlite"
+    with Registry.open(path) as reg:
+        reg.record(report, rnd, now=dt.datetime(2024, 5, 9, 8, 0))
+    gone = by_unit(report, "216")
+    assert query(path, "SELECT COUNT(*) FROM accepted_values WHERE unit_code = '216'")[0][0] > 0
+    folder = tmp_path / "inbox"
+    shutil.copytree(inbox, folder)
+    (folder / gone.name).unlink()
+    second = validate_paths([folder], rnd)
+    with Registry.open(path) as reg:
+        reg.record(second, rnd, now=dt.datetime(2024, 5, 9, 9, 0))
+    assert accepted(path, rnd.id) == expected_values(second, rnd)
+    assert query(path, "SELECT COUNT(*) FROM accepted_values WHERE unit_code = '216'") == [(0,)]
+    assert query(path, "SELECT present FROM files WHERE sha256 = ?", gone.sha256) == [(0,)]
+
+
 def test_a_resubmission_supersedes_the_earlier_file_and_both_stay(
     inbox: Path, report: Report, bac_giang_round: Round, tmp_path: Path
 ) -> None:

@@ -770,17 +770,24 @@ class Registry:
         (the same inbox, or a few more files) rewrites a handful of the round's hundred thousand figures, not all
         of them. New rows go in in key order (appending to the table's B-tree is the cheap case)."""
         conn = self.conn
-        old = {
-            tuple(r[:6]): tuple(r[6:])
-            for r in conn.execute(
-                "SELECT round_id, unit_code, form, indicator, field, period, period_index, value, sha256, sheet, cell "
-                "FROM accepted_values WHERE round_id = ?",
-                (round_id,),
-            )
-        }
-        latest = {row[:6]: row for row in rows}  # one row per key, the last one (as INSERT OR REPLACE would keep)
-        changed = [row for key, row in latest.items() if old.get(key) != row[6:]]
-        gone = [key for key in old if key not in latest]
+        # one row per key, the last one (as INSERT OR REPLACE would keep); what is still here after the stored rows
+        # went by is new or changed. The stored rows are compared as they are read, never held: a commune round's
+        # half a million figures would take some 400 MB as a dictionary.
+        pending = {row[:6]: row for row in rows}
+        gone = []
+        for stored in conn.execute(
+            "SELECT round_id, unit_code, form, indicator, field, period, period_index, value, sha256, sheet, cell "
+            "FROM accepted_values WHERE round_id = ?",
+            (round_id,),
+        ):
+            key = stored[:6]
+            row = pending.get(key)
+            if row is None:
+                gone.append(key)
+            elif row[6:] == stored[6:]:
+                del pending[key]
+        changed = list(pending.values())
+        del pending
         if gone:
             conn.executemany(
                 "DELETE FROM accepted_values WHERE round_id = ? AND unit_code = ? AND form = ? AND indicator = ? "
