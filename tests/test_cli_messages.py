@@ -112,3 +112,30 @@ def test_a_file_where_a_folder_is_wanted(tmp_path):
     assert result.output.endswith(
         f"Lỗi: Giá trị không hợp lệ cho '-o' / '--output': '{tmp_path}' là một thư mục, không phải tệp.\n"
     )
+
+
+def test_a_full_disk_or_a_workbook_open_in_excel_is_said_in_vietnamese(tmp_path, monkeypatch):
+    """The system's own error text is English: a summary that cannot be written says why in Vietnamese, and
+    advises closing Excel only when another program holds the file."""
+    import errno
+
+    import toolkit.pipeline as pipeline
+    from toolkit.resources import examples_dir
+
+    inbox = examples_dir() / "bac-giang-2024" / "inbox"
+    target = tmp_path / "tong-hop.xlsx"
+    for error, said in [
+        (OSError(errno.ENOSPC, "No space left on device"), "ổ đĩa đã đầy. Hãy chọn thư mục khác."),
+        (OSError(errno.EROFS, "Read-only file system"), "ổ đĩa chỉ cho phép đọc. Hãy chọn thư mục khác."),
+        (OSError(errno.EBUSY, "Device or resource busy"), "tệp đang được một chương trình khác dùng. Hãy đóng tệp "
+         "nếu đang mở trong Excel, hoặc chọn đường dẫn khác."),
+        (OSError(errno.EOVERFLOW, "Value too large"), f"lỗi hệ thống (mã {errno.EOVERFLOW}). Hãy chọn thư mục khác."),
+    ]:  # fmt: skip
+
+        def fail(cons, path, temp_prefix=".tmp-", error=error):
+            raise error
+
+        monkeypatch.setattr(pipeline, "write_summary", fail)
+        result = run("consolidate", str(inbox), "-o", str(target), "--registry", str(tmp_path / "r.sqlite"))
+        assert result.exit_code == 2
+        assert result.stderr == f"Không ghi được tệp tổng hợp {target}: {said}\n"

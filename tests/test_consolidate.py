@@ -321,7 +321,7 @@ def test_a_summary_that_fails_while_written_records_nothing(tmp_path, monkeypatc
     with pytest.raises(pipeline.OutputError) as err:
         pipeline.consolidate_inbox(INBOX, load_round(ROUND), target, reg, parallel=parallel)
     assert str(err.value) == (
-        f"Không ghi được tệp tổng hợp {target}: Permission denied. "
+        f"Không ghi được tệp tổng hợp {target}: không có quyền truy cập. "
         "Hãy đóng tệp nếu đang mở trong Excel, hoặc chọn đường dẫn khác."
     )
     db = sqlite3.connect(reg)
@@ -515,3 +515,42 @@ def test_a_bug_in_the_child_comes_back_with_its_traceback(tmp_path, monkeypatch,
     (note,) = err.value.__notes__
     assert "in buggy" in note and note.endswith("KeyError: 'không có'")
     assert registry_rows(reg)["runs"] == []
+
+
+def test_a_commune_booked_twice_is_flagged_once_per_unit(bac_giang_round):
+    """The merged schedule flags a commune booked twice on one date or on several dates; a commune is its unit's
+    own, so two districts' communes of the same name visited on one date are not one commune booked twice."""
+    import dataclasses
+    import datetime as dt
+
+    from toolkit.consolidate import _schedule
+    from toolkit.read import ScheduleRow, Submission
+
+    rnd = dataclasses.replace(
+        bac_giang_round, inspection=dataclasses.replace(bac_giang_round.inspection, one_team=False)
+    )
+
+    def sub(code: str, visits: list[tuple[str, dt.date]]) -> Submission:
+        rows = [
+            ScheduleRow("PL01", "PL01", 13 + i, {"commune": c, "date": d, "session": "Sáng"}, {"commune": f"B{13 + i}"})
+            for i, (c, d) in enumerate(visits)
+        ]
+        return Submission(path=Path(f"{code}.xlsx"), unit_code=code, forms={"PL01": 1}, schedule=rows)
+
+    may = dt.date(2024, 5, 22)
+    entries = _schedule(
+        rnd,
+        [
+            sub("219", [("Xã Kiên Thành", may), ("Xã Kiên Thành", dt.date(2024, 5, 24)), ("Xã Kiên Lao", may)]),
+            sub("220", [("Xã An Bá", may), ("Xã An Bá", may)]),
+            sub("213", [("Xã Tân Lập", may)]),
+            sub("215", [("Xã Tân Lập", may)]),  # another district's commune of the same name
+        ],
+        [],
+    )
+    said = {(e.unit_code, e.commune, e.date): e.conflicts for e in entries}
+    assert said[("219", "Xã Kiên Thành", may)] == ["Xã Kiên Thành được xếp lịch nhiều ngày: 22/05/2024, 24/05/2024"]
+    assert said[("219", "Xã Kiên Thành", dt.date(2024, 5, 24))] == said[("219", "Xã Kiên Thành", may)]
+    assert said[("219", "Xã Kiên Lao", may)] == []
+    assert [e.conflicts for e in entries if e.unit_code == "220"] == [["Xã An Bá được xếp hai lần ngày 22/05/2024"]] * 2
+    assert said[("213", "Xã Tân Lập", may)] == said[("215", "Xã Tân Lập", may)] == []

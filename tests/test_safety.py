@@ -729,7 +729,7 @@ def test_read_error_midway_is_a_finding(good_xlsx, monkeypatch):
             raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(safety, "_open", lambda path: Flaky(path, "rb"))
-    assert_refused(inspect_workbook(good_xlsx), "file-unreadable", "lỗi hệ thống")
+    assert_refused(inspect_workbook(good_xlsx), "file-unreadable", "lỗi đọc ghi ổ đĩa")
 
 
 # ------------------------------------------------------------------------------------------------- helpers

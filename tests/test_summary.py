@@ -494,6 +494,46 @@ def test_charts(filled: Round4, book: openpyxl.Workbook) -> None:
     ]
 
 
+def test_printed_each_chart_and_each_forms_matrix_starts_a_page(filled: Round4, book: openpyxl.Workbook) -> None:
+    """Printed (or saved as PDF), each chart starts a page, below its title (the title runs on to the right and
+    a chart on its row would hide it), and so does each form's indicator × unit matrix."""
+    import re
+
+    ws = book["Biểu đồ"]
+    rows = list(ws.iter_rows(values_only=True))
+    titles = [i for i, r in enumerate(rows) if isinstance(r[0], str) and " theo đơn vị (" in r[0]]
+    assert len(titles) == 3
+    assert [b.id for b in ws.row_breaks.brk] == titles[1:]  # a break's id is the 0-based row it puts on a new page
+    with zipfile.ZipFile(filled.path) as z:
+        drawing = z.read("xl/drawings/drawing1.xml").decode()
+    anchors = [
+        int(r)
+        for r in re.findall(r"<xdr:from><xdr:col>\d+</xdr:col><xdr:colOff>\d+</xdr:colOff><xdr:row>(\d+)<", drawing)
+    ]
+    assert anchors == [t + 1 for t in titles]
+
+    ws = book["Theo đơn vị"]
+    rows = list(ws.iter_rows(values_only=True))
+    starts = [
+        next(i for i, r in enumerate(rows) if isinstance(r[0], str) and r[0].startswith(get_form(f).annex_label + " –"))
+        for f in INDICATOR_FORMS
+    ]
+    assert len(starts) == 2 and [b.id for b in ws.row_breaks.brk] == sorted(starts)[1:]
+    assert ws.print_title_rows is None  # the two forms' headings name different units: none repeats on every page
+
+
+def test_one_forms_matrix_has_its_units_names_on_every_printed_page(filled: Round4, tmp_path: Path) -> None:
+    import dataclasses
+
+    cons = dataclasses.replace(filled.cons, forms={"PL03": filled.cons.forms["PL03"]})
+    path = summary.write_summary(cons, tmp_path / "pl03.xlsx")
+    ws = openpyxl.load_workbook(path)["Theo đơn vị"]
+    rows = list(ws.iter_rows(values_only=True))
+    names = [filled.rnd.unit(c).name for c in filled.counted_units("PL03")]
+    head = next(i for i, r in enumerate(rows) if list(r[6 : 6 + len(names)]) == names) + 1  # 1-based
+    assert ws.print_title_rows == f"${head}:${head + 1}" and not ws.row_breaks.brk
+
+
 def _members(path: Path) -> dict[str, bytes]:
     with zipfile.ZipFile(path) as z:
         return {n: z.read(n) for n in z.namelist()}

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from . import cli_text
+from .fsutil import os_reason
 from .round import Round, load_round
 from .yamlio import ConfigError
 
@@ -87,7 +88,7 @@ def templates(round_path: str | None, out_dir: str) -> None:
     try:
         paths = write_templates(rnd, out_dir)
     except OSError as exc:
-        click.echo(f"Không ghi được vào thư mục {out_dir}: {exc.strerror or exc}. Hãy chọn thư mục khác.", err=True)
+        click.echo(f"Không ghi được vào thư mục {out_dir}: {os_reason(exc)}. Hãy chọn thư mục khác.", err=True)
         sys.exit(EXIT_USAGE)
     for unit, path in zip(rnd.units_owing(), paths):
         click.echo(f"✔ {path}  ({unit.name}: {', '.join(unit.forms)})")
@@ -186,7 +187,7 @@ def validate(paths: tuple[str, ...], round_path: str | None, as_json: bool, anno
             written = write_annotated_copies(report.submissions, annotate_dir)
         except OSError as exc:
             click.echo(
-                f"Không ghi được bản sao vào {annotate_dir}: {exc.strerror or exc}. Hãy chọn thư mục khác (--annotate).",
+                f"Không ghi được bản sao vào {annotate_dir}: {os_reason(exc)}. Hãy chọn thư mục khác (--annotate).",
                 err=True,
             )
             sys.exit(EXIT_USAGE)
@@ -255,7 +256,7 @@ def consolidate(inbox, round_path, output, registry_path, annotate_dir, as_json)
     """Kiểm tra mọi tệp trong hộp thư và tổng hợp thành báo cáo của tỉnh."""
 
     from .pipeline import OutputError, consolidate_inbox
-    from .registry import RegistryError, status
+    from .registry import RegistryError
 
     if not Path(inbox).is_dir():
         click.echo(f"Không tìm thấy thư mục hộp thư {inbox}. Hãy kiểm tra lại đường dẫn.", err=True)
@@ -266,16 +267,13 @@ def consolidate(inbox, round_path, output, registry_path, annotate_dir, as_json)
     except (OutputError, RegistryError) as exc:
         click.echo(str(exc), err=True)
         sys.exit(EXIT_USAGE)
-    _print_run(run, rnd, as_json, status)
+    _print_run(run, rnd, as_json)
 
 
-def _print_run(run, rnd, as_json: bool, status_fn) -> None:
+def _print_run(run, rnd, as_json: bool) -> None:
     import json
 
-    from .registry import Registry
-
-    with Registry.open(run.registry, readonly=True) as reg:
-        rows = status_fn(rnd, reg)
+    rows = run.status
     if as_json:
         doc = run.report.to_dict()
         doc["summary_workbook"] = str(run.summary)
@@ -341,7 +339,7 @@ def status(inbox, round_path, registry_path, as_json) -> None:
 def demo(out: str) -> None:
     """Chạy trọn chu trình trên đợt mẫu Bắc Giang 2024: biểu mẫu, kiểm tra, bản sao chú thích, tổng hợp."""
     from .pipeline import OutputError, demo_paths, run_demo
-    from .registry import RegistryError, status
+    from .registry import RegistryError
     from .round import load_round
 
     paths = demo_paths(out)
@@ -355,7 +353,7 @@ def demo(out: str) -> None:
     click.echo(f"Biểu mẫu cho các đơn vị: {paths['templates']}")
     click.echo(f"Hộp thư mẫu: {paths['inbox']}")
     click.echo("")
-    _print_run(run, rnd, False, status)
+    _print_run(run, rnd, False)
 
 
 # ------------------------------------------------------------------------------------------ web server

@@ -17,8 +17,9 @@ def vietnam_now() -> dt.datetime:
 
 
 def vietnam_time(timestamp: float) -> dt.datetime:
-    """A file time (seconds since the epoch) as Vietnam's wall-clock time (naive)."""
-    return dt.datetime.fromtimestamp(timestamp, VIETNAM_TIME).replace(tzinfo=None)
+    """A file time (seconds since the epoch) as Vietnam's wall-clock time (naive, to the second: a receipt time is
+    shown and stored to the second, as received.yaml and the upload server write them)."""
+    return dt.datetime.fromtimestamp(timestamp, VIETNAM_TIME).replace(tzinfo=None, microsecond=0)
 
 
 def to_vietnam(value: dt.datetime) -> dt.datetime:

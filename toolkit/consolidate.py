@@ -329,24 +329,32 @@ def _schedule(rnd: Round, counted: list[Submission], status: list[UnitStatus]) -
                 )
             )
     entries.sort(key=lambda e: (e.date or dt.date.max, _session_order(rnd, e.session), e.unit_code, e.commune))
-    # conflicts
-    seen: dict[tuple[str, dt.date | None], ScheduleEntry] = {}
+    # conflicts. A commune is one unit's own (the same name in two districts is two communes): it is keyed by unit.
+    visits: dict[tuple[str, str], list[ScheduleEntry]] = {}  # (unit, commune) -> its visits, in date order
     by_date: dict[dt.date, set[str]] = {}
     for e in entries:
         if e.date and not (rnd.inspection.start <= e.date <= rnd.inspection.end):
             e.conflicts.append(
                 f"Ngày ngoài thời gian kiểm tra ({rnd.inspection.start:%d/%m/%Y} – {rnd.inspection.end:%d/%m/%Y})"
             )
-        key = (fold_place(e.commune), e.date)
-        if key in seen and e.date:
-            other = seen[key]
-            msg = f"{e.commune} được xếp hai lần ngày {e.date:%d/%m/%Y}"
-            e.conflicts.append(msg + f" (cùng {other.unit_name})")
-            if msg not in " ".join(other.conflicts):
-                other.conflicts.append(msg + f" (cùng {e.unit_name})")
-        seen.setdefault(key, e)
+        if e.commune:
+            visits.setdefault((str(e.unit_code), fold_place(e.commune)), []).append(e)
         if e.date:
             by_date.setdefault(e.date, set()).add(e.unit_code)
+    for same in visits.values():
+        days = [e.date for e in same if e.date]
+        if len(same) < 2 or not days:
+            continue
+        twice = sorted({d for d in days if days.count(d) > 1})
+        if twice:  # one commune twice on one date
+            msg = f"{same[0].commune} được xếp hai lần ngày {', '.join(f'{d:%d/%m/%Y}' for d in twice)}"
+            for e in same:
+                if e.date in twice:
+                    e.conflicts.append(msg)
+        if len(set(days)) > 1:  # one commune on several dates: the plan visits each commune once
+            msg = f"{same[0].commune} được xếp lịch nhiều ngày: {', '.join(f'{d:%d/%m/%Y}' for d in sorted(set(days)))}"
+            for e in same:
+                e.conflicts.append(msg)
     if rnd.inspection.one_team:
         names_on: dict[dt.date, list[str]] = {}  # the units' names of a date, found once per date
         for e in entries:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -34,3 +35,39 @@ def atomic_file(target: str | Path, suffix: str = "", prefix: str = ".tmp-") -> 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+_OS_REASONS = {
+    errno.ENOENT: "không tìm thấy tệp hoặc thư mục",
+    errno.EACCES: "không có quyền truy cập",
+    errno.EPERM: "không được phép",
+    errno.ENOSPC: "ổ đĩa đã đầy",
+    errno.EDQUOT: "đã hết dung lượng được cấp trên ổ đĩa",
+    errno.EROFS: "ổ đĩa chỉ cho phép đọc",
+    errno.EISDIR: "đây là một thư mục",
+    errno.ENOTDIR: "một phần của đường dẫn không phải là thư mục",
+    errno.ENAMETOOLONG: "tên tệp hoặc đường dẫn quá dài",
+    errno.EBUSY: "tệp đang được một chương trình khác dùng",
+    errno.ETXTBSY: "tệp đang được một chương trình khác dùng",
+    errno.EIO: "lỗi đọc ghi ổ đĩa",
+    errno.EMFILE: "quá nhiều tệp đang mở",
+    errno.ENFILE: "quá nhiều tệp đang mở",
+    errno.EINVAL: "tên tệp hoặc đường dẫn không hợp lệ",
+    errno.EEXIST: "đã có tệp trùng tên",
+}
+_IN_USE = (32, 33)  # Windows: ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION (the file is open in Excel, say)
+
+
+def in_use(exc: OSError) -> bool:
+    """Whether the error says another program holds the file (on Windows, a workbook open in Excel)."""
+    return getattr(exc, "winerror", None) in _IN_USE or exc.errno in (errno.EBUSY, errno.ETXTBSY)
+
+
+def os_reason(exc: OSError) -> str:
+    """What went wrong, in Vietnamese (the system's own text is English): for messages to staff."""
+    if getattr(exc, "winerror", None) in _IN_USE:
+        return "tệp đang mở trong một chương trình khác (có thể là Excel)"
+    reason = _OS_REASONS.get(exc.errno)
+    if reason is not None:
+        return reason
+    return f"lỗi hệ thống (mã {exc.errno})" if exc.errno else "lỗi hệ thống"

@@ -5,6 +5,7 @@ Library functions behind ``baocao consolidate`` and ``baocao demo`` (the CLI onl
 
 from __future__ import annotations
 
+import errno
 import gc
 import multiprocessing
 import os
@@ -15,8 +16,9 @@ from pathlib import Path
 
 from .annotate import write_annotated_copies
 from .consolidate import Consolidation, consolidate
+from .fsutil import in_use, os_reason
 from .parallel import can_fork
-from .registry import Registry, default_registry_path, flag_large_changes
+from .registry import Registry, StatusRow, default_registry_path, flag_large_changes, status
 from .resources import examples_dir
 from .round import Round, load_round
 from .summary import write_summary
@@ -34,6 +36,7 @@ class ConsolidationRun:
     summary: Path
     registry: Path
     annotated: list[Path] = field(default_factory=list)
+    status: list[StatusRow] = field(default_factory=list)  # who is in, from the registry just recorded
 
 
 def check_writable_file(path: Path) -> None:
@@ -111,10 +114,13 @@ def consolidate_inbox(
         flag_large_changes(report, rnd, registry)
         cons = consolidate(report, rnd)
         write_and_record(cons, summary_path, registry, parallel=parallel and can_fork())
+        # read through this connection: a read-only one opened afterwards would leave SQLite's -wal and -shm
+        # files beside the registry (only the last writing connection removes them when it closes)
+        rows = status(rnd, registry)
     annotated = []
     if annotate_dir:
         annotated = write_annotated_copies([s for s in report.submissions if s.findings], annotate_dir)
-    return ConsolidationRun(report, cons, summary_path, registry_path, annotated)
+    return ConsolidationRun(report, cons, summary_path, registry_path, annotated, rows)
 
 
 PARALLEL_MIN_FILES = 40
@@ -145,10 +151,12 @@ def _write_summary(cons: Consolidation, summary_path: Path, temp_prefix: str = "
     try:
         write_summary(cons, summary_path, temp_prefix=temp_prefix)
     except OSError as exc:
-        raise OutputError(
-            f"Không ghi được tệp tổng hợp {summary_path}: {exc.strerror or exc}. "
+        advice = (
             "Hãy đóng tệp nếu đang mở trong Excel, hoặc chọn đường dẫn khác."
-        ) from exc
+            if in_use(exc) or exc.errno in (errno.EACCES, errno.EPERM)
+            else "Hãy chọn thư mục khác."
+        )
+        raise OutputError(f"Không ghi được tệp tổng hợp {summary_path}: {os_reason(exc)}. {advice}") from exc
     except OverflowError as exc:  # a table longer than an Excel sheet
         raise OutputError(
             f"Không ghi được tệp tổng hợp {summary_path}: {exc}. Hãy tổng hợp theo từng nhóm đơn vị (mỗi nhóm "

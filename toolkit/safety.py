@@ -41,6 +41,7 @@ from typing import BinaryIO
 
 from .clock import vietnam_time
 from .findings import Finding
+from .fsutil import os_reason
 
 MB = 1024 * 1024
 DEFAULT_MAX_BYTES = 50 * MB
@@ -289,7 +290,7 @@ def _os_error_message(path: Path, exc: OSError) -> str:
         reason = "đây là một thư mục, không phải tệp"
         advice = "Hãy chọn tệp Excel nằm trong thư mục đó."
     else:
-        reason = f"lỗi hệ thống: {exc.strerror or exc}"
+        reason = os_reason(exc)
         advice = "Hãy chép lại tệp vào máy rồi chạy lại."
     return f"Không mở được tệp {path.name}: {reason}. {advice}"
 

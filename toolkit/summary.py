@@ -456,6 +456,7 @@ def _write_by_unit(wb, st: _SummaryStyles, cons: Consolidation) -> None:
     width = max([len(ft.units) for ft in cons.forms.values()] + [0])
     ws.set_column(len(fixed), len(fixed) + width, 13)
     r = _title(ws, st, rnd, "SỐ LIỆU THEO ĐƠN VỊ", "Mỗi cột là một đơn vị đã được tổng hợp; cột cuối là toàn tỉnh.")
+    blocks: list[tuple[int, int]] = []  # per form: its first row, its heading row
     for ft in cons.forms.values():
         form = ft.form
         last = len(fixed) + len(ft.units)
@@ -463,6 +464,7 @@ def _write_by_unit(wb, st: _SummaryStyles, cons: Consolidation) -> None:
         _line(ws, st, r + 1, last, included_line(rnd, ft.units), 100)
         _line(ws, st, r + 2, last, excluded_line(rnd, ft.excluded), 100)
         h = r + 3
+        blocks.append((r, h))
         for c, (text, _) in enumerate(fixed):
             ws.merge_range(h, c, h + 1, c, text, st.head)
         for i, code in enumerate(ft.units):
@@ -516,6 +518,11 @@ def _write_by_unit(wb, st: _SummaryStyles, cons: Consolidation) -> None:
     cells.done()
     ws.freeze_panes(0, 3)
     _working_page(ws)
+    # Printed, each form's matrix starts a page; with one form, its units' names head every page (Excel repeats
+    # one range of rows: several forms' headings name different units)
+    ws.set_h_pagebreaks([first for first, _ in blocks[1:]])
+    if len(blocks) == 1:
+        ws.repeat_rows(blocks[0][1], blocks[0][1] + 1)
 
 
 def _kind(ind: Indicator) -> str:
@@ -901,11 +908,14 @@ def _write_charts(wb, st: _SummaryStyles, cons: Consolidation) -> int:
     ws.set_column(0, 0, 20)
     ws.set_column(1, len(rnd.periods), 12)
     charts = 0
+    breaks: list[int] = []  # each chart after the first starts a printed page
     font = {"name": FONT, "size": 10}
     for code, fld in HEADLINES:
         ind, units = _headline_values(cons, code, fld)
         if ind is None or not units:
             continue
+        if charts:
+            breaks.append(r)
         unit_text = "%" if ind.is_rate else ind.unit
         title = f"{ind.label} theo đơn vị ({unit_text})"
         ws.write_string(r, 0, title, st.block_title)
@@ -935,11 +945,12 @@ def _write_charts(wb, st: _SummaryStyles, cons: Consolidation) -> int:
         )
         chart.set_legend({"position": "bottom", "font": font})
         chart.set_size({"width": 760, "height": 360})
-        ws.insert_chart(r, len(rnd.periods) + 2, chart)
+        ws.insert_chart(h, len(rnd.periods) + 2, chart)  # below its title, which runs on to the right
         charts += 1
         r += max(len(units) + 4, 21)
     if not charts:
         ws.write_string(r, 0, "Chưa có số liệu hợp lệ để vẽ biểu đồ.", st.sheet_note)
+    ws.set_h_pagebreaks(breaks)
     _working_page(ws)
     return charts
 

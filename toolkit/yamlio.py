@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from .fsutil import os_reason
+
 
 class ConfigError(Exception):
     """A configuration file (round, form, rules) is wrong. The message is Vietnamese and user-facing."""
@@ -115,7 +117,7 @@ def load_yaml(path: str | Path) -> Any:
     except UnicodeDecodeError:
         raise ConfigError(path, None, "tệp không phải văn bản UTF-8.", "Lưu lại tệp với bảng mã UTF-8.") from None
     except OSError as exc:
-        raise ConfigError(path, None, f"không đọc được tệp ({exc.strerror}).") from None
+        raise ConfigError(path, None, f"không đọc được tệp ({os_reason(exc)}).") from None
     try:
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
