@@ -22,8 +22,9 @@ Ratios to calamine are given best over best, and per attempt (each run over the 
 attempt, a few seconds earlier) with their median: the VM's speed drifts between attempts.
 
 Wall time of each step of ``consolidate_inbox`` is taken by wrapping the functions it calls; CPU time is
-user + system of the process and its reaped pool workers; peak RSS is ``ru_maxrss`` of the process and of its
-largest pool worker (``RUSAGE_CHILDREN`` is a maximum over the reaped children, not a sum). The registry and
+user + system of the process and its reaped pool workers; peak RSS is the process's own high-water mark
+(``VmHWM``: ``ru_maxrss`` would carry the benchmark's peak across ``exec``) and ``ru_maxrss`` of its largest forked
+child, pool worker or summary child (``RUSAGE_CHILDREN`` is a maximum over the reaped children, not a sum). The registry and
 the summary are written beside the inbox (same disk), in a folder deleted afterwards.
 
 Finally the run of ``--profile`` sizes is repeated under cProfile in the parent process with the profiler

@@ -77,7 +77,20 @@ def cpu_seconds() -> float:
 
 
 def maxrss_mb(who: int = resource.RUSAGE_SELF) -> float:
-    """Peak RSS in MB: of this process, or (``RUSAGE_CHILDREN``) of its largest reaped child, not a sum."""
+    """Peak RSS in MB: of this process, or (``RUSAGE_CHILDREN``) of its largest reaped child, not a sum.
+
+    This process's own peak is the kernel's high-water mark of its memory since it started this program
+    (``VmHWM``): ``ru_maxrss`` survives ``exec``, so in a measuring subprocess started by the benchmark it would be
+    at least what the benchmark itself held at that moment (Python starts subprocesses with vfork: the peak of the
+    benchmark's own memory is carried into the child's count).
+    """
+    if who == resource.RUSAGE_SELF:
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+        except OSError:
+            pass
     return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
 
 
