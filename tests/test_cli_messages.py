@@ -139,3 +139,44 @@ def test_a_full_disk_or_a_workbook_open_in_excel_is_said_in_vietnamese(tmp_path,
         result = run("consolidate", str(inbox), "-o", str(target), "--registry", str(tmp_path / "r.sqlite"))
         assert result.exit_code == 2
         assert result.stderr == f"Không ghi được tệp tổng hợp {target}: {said}\n"
+
+
+def test_templates_on_a_full_disk_say_so_in_vietnamese(tmp_path, monkeypatch):
+    """XlsxWriter wraps the system's error when it stores a workbook: ``baocao templates`` still says why, in
+    Vietnamese, and exits 2 (no traceback), leaving no half-written template."""
+    import errno
+    import zipfile
+
+    def full(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(zipfile._ZipWriteFile, "write", full)
+    out = tmp_path / "bieu-mau"
+    result = run("templates", "-o", str(out))
+    assert result.exit_code == 2
+    assert result.stderr == f"Không ghi được vào thư mục {out}: ổ đĩa đã đầy. Hãy chọn thư mục khác.\n"
+    assert list(out.iterdir()) == []
+
+
+def test_an_annotate_folder_that_cannot_be_made_is_said_before_any_work(tmp_path):
+    from toolkit.resources import examples_dir
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    target = tmp_path / "tong-hop.xlsx"
+    result = run(
+        "consolidate",
+        str(examples_dir() / "bac-giang-2024" / "inbox"),
+        "-o",
+        str(target),
+        "--registry",
+        str(tmp_path / "r.sqlite"),
+        "--annotate",
+        str(a_file / "kiem-tra"),
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"Không tạo được thư mục bản sao có chú thích {a_file / 'kiem-tra'}: một phần của đường dẫn không phải là "
+        "thư mục. Hãy chọn thư mục khác (--annotate).\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]

@@ -134,6 +134,24 @@ def test_the_tidy_table_is_every_counted_figure_and_adds_up_to_the_totals():
         assert {k: v for k, v in sums.items() if k[0] == form_id} == {(form_id, *k): v for k, v in ft.totals.items()}
 
 
+def test_a_counted_return_with_every_figure_blank_gives_no_rows():
+    """Where the rules let figures be left blank, a return may give a form no figure at all: it is counted (the
+    unit is named in the totals) but gives the tidy table nothing, so nothing of it reaches the data sheet."""
+    from toolkit.consolidate import consolidate
+    from toolkit.validate import validate_paths
+
+    rnd = load_round(ROUND)
+    report = validate_paths([INBOX], rnd)
+    blank = next(s for s in report.counted() if "PL03" in s.forms)
+    for v in blank.values:
+        if v.form == "PL03":
+            v.value = None
+    cons = consolidate(report, rnd)
+    assert blank.unit_code in cons.forms["PL03"].units
+    assert all(b.values for b in cons.tidy.blocks)
+    assert not [t for t in cons.tidy if t.sha256 == blank.sha256 and t.form == "PL03"]
+
+
 def test_rerun_changes_nothing(demo):
     out, _, _ = demo
     summary = out / "tong-hop-bac-giang-2024.xlsx"

@@ -548,6 +548,51 @@ def test_writing_twice_gives_the_same_file(filled: Round4, tmp_path: Path) -> No
     assert again.read_bytes() == filled.path.read_bytes()
 
 
+def test_streamed_rows_make_the_same_file_as_rows_held_in_memory(
+    filled: Round4, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The data table's rows streamed into the zip a batch at a time (many batches here) make the same file as the
+    rows written into XlsxWriter's buffer when streaming is off (a zip file class the summary does not replace)."""
+    import xlsxwriter.workbook
+
+    monkeypatch.setattr(summary, "_STREAM_BATCH", 7)
+    streamed = summary.write_summary(filled.cons, tmp_path / "streamed.xlsx")
+    assert len(filled.cons.tidy) > 7 * 10
+    plain = type("PlainZipFile", (zipfile.ZipFile,), {})
+    monkeypatch.setattr(xlsxwriter.workbook, "ZipFile", plain)
+    held = summary.write_summary(filled.cons, tmp_path / "held.xlsx")
+    assert xlsxwriter.workbook.ZipFile is plain  # put back as it was found
+    assert streamed.read_bytes() == held.read_bytes() == filled.path.read_bytes()
+
+
+def test_a_full_disk_while_the_rows_stream_leaves_nothing_behind(
+    filled: Round4, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The system's error comes back with its errno (to be said in Vietnamese), no temporary file is left, and
+    XlsxWriter is left as it was found: the next summary is written whole."""
+    import errno
+
+    import xlsxwriter.workbook
+
+    write = zipfile._ZipWriteFile.write
+
+    def full(self, data):
+        if self._zinfo.filename == "xl/worksheets/sheet7.xml" and self._file_size > 100_000:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(self, data)
+
+    monkeypatch.setattr(summary, "_STREAM_BATCH", 100)
+    monkeypatch.setattr(zipfile._ZipWriteFile, "write", full)
+    with pytest.raises(OSError) as err:
+        summary.write_summary(filled.cons, tmp_path / "tong-hop.xlsx")
+    assert err.value.errno == errno.ENOSPC
+    assert list(tmp_path.iterdir()) == []
+    assert xlsxwriter.workbook.ZipFile is zipfile.ZipFile and xlsxwriter.workbook.ZipInfo is zipfile.ZipInfo
+    assert getattr(summary._PACKAGE, "streams", None) is None
+    monkeypatch.setattr(zipfile._ZipWriteFile, "write", write)
+    assert summary.write_summary(filled.cons, tmp_path / "tong-hop.xlsx").read_bytes() == filled.path.read_bytes()
+
+
 def test_overwrites_atomically_and_cleans_up_on_failure(
     filled: Round4, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

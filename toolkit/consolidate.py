@@ -236,7 +236,8 @@ def consolidate(report: Report, rnd: Round | None = None) -> Consolidation:
                 key = (v.indicator, v.field, v.period)
                 figures[key] = value = v.value
                 sums[key] = sums.get(key, 0.0) + value
-            blocks.append(TidyBlock(unit.code, unit.name, form_id, sub.name, sub.sha256, values))
+            if values:  # (a return whose every figure of the form is blank gives no row)
+                blocks.append(TidyBlock(unit.code, unit.name, form_id, sub.name, sub.sha256, values))
             ft.by_unit[unit.code] = figures
             ft.unit_rates[unit.code] = _rates_of(form, periods, figures)
         ft.rates = _rates_of(form, periods, ft.totals)

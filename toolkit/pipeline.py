@@ -107,6 +107,14 @@ def consolidate_inbox(
             f"Không ghi được sổ theo dõi {registry_path}: thư mục không tồn tại hoặc không có quyền "
             "ghi. Hãy dùng --registry để chọn nơi khác."
         )
+    if annotate_dir is not None:  # before any work: a folder that cannot be made is said at once
+        try:
+            Path(annotate_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(
+                f"Không tạo được thư mục bản sao có chú thích {annotate_dir}: {os_reason(exc)}. "
+                "Hãy chọn thư mục khác (--annotate)."
+            ) from exc
     report = validate_paths([inbox], rnd, progress=progress)
     if parallel is None:
         parallel = len(report.submissions) >= PARALLEL_MIN_FILES
@@ -119,7 +127,13 @@ def consolidate_inbox(
         rows = status(rnd, registry)
     annotated = []
     if annotate_dir:
-        annotated = write_annotated_copies([s for s in report.submissions if s.findings], annotate_dir)
+        try:
+            annotated = write_annotated_copies([s for s in report.submissions if s.findings], annotate_dir)
+        except OSError as exc:
+            raise OutputError(
+                f"Đã ghi bảng tổng hợp {summary_path} và sổ theo dõi, nhưng không ghi được bản sao có chú thích vào "
+                f"{annotate_dir}: {os_reason(exc)}. Hãy chọn thư mục khác (--annotate) rồi chạy lại."
+            ) from exc
     return ConsolidationRun(report, cons, summary_path, registry_path, annotated, rows)
 
 

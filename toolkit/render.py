@@ -14,6 +14,7 @@ from functools import cache, lru_cache
 from pathlib import Path
 
 import xlsxwriter
+import xlsxwriter.exceptions
 import xlsxwriter.worksheet
 from xlsxwriter.utility import xl_cell_to_rowcol, xl_col_to_name, xl_rowcol_to_cell
 
@@ -715,6 +716,18 @@ def new_workbook(path: str | Path) -> xlsxwriter.Workbook:
     )
 
 
+def close_workbook(wb: xlsxwriter.Workbook, path: str | Path) -> None:
+    """Store the workbook. The system's error (a full disk, a folder gone) comes out as the :class:`OSError` it is,
+    with its errno (XlsxWriter wraps it), so that callers can say why in Vietnamese."""
+    try:
+        wb.close()
+    except xlsxwriter.exceptions.FileCreateError as exc:
+        inner = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else None
+        if inner is None:
+            raise OSError(f"không ghi được tệp {path}: {exc}") from exc
+        raise inner from None
+
+
 def write_template(rnd: Round, unit: Unit, path: str | Path) -> Path:
     """Write one unit's template workbook atomically (temporary file, then rename)."""
     path = Path(path)
@@ -746,7 +759,7 @@ def write_template(rnd: Round, unit: Unit, path: str | Path) -> Path:
         _write_lists(wb, st, rnd, unit)
         _write_metadata(wb, st, rnd, unit, forms)
         wb.worksheets()[0].activate()
-        wb.close()
+        close_workbook(wb, tmp)
     return path
 
 

@@ -21,7 +21,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import xlsxwriter
-import xlsxwriter.exceptions
 import xlsxwriter.utility
 import xlsxwriter.workbook
 
@@ -40,6 +39,7 @@ from .render import (
     _Styles,
     _write_header,
     _write_signature,
+    close_workbook,
     fmt_date,
     form_title,
     new_workbook,
@@ -276,7 +276,7 @@ class _BulkSheet(_Sheet):
                 if row > start:  # XlsxWriter's own rows before this run
                     self.dim_rowmin, self.dim_rowmax = start, row - 1
                     super()._write_rows()
-                streams = _ROW_STREAMS
+                streams = getattr(_PACKAGE, "streams", None)
                 if callable(source) and streams is not None:  # made while the zip entry is written
                     marker = f"{_STREAM_MARK}{len(streams)}\x00"
                     streams[marker.encode("ascii")] = (source, count)
@@ -970,8 +970,9 @@ class _FastZipInfo(zipfile.ZipInfo):
 
 
 _STREAM_MARK = "\x00baocao-rows:"  # NUL never occurs in XlsxWriter's XML: a placeholder for streamed bulk rows
-_ROW_STREAMS: dict[bytes, tuple[Callable[[], Iterable[str]], int]] | None = None
-"""While :func:`write_summary` stores a workbook: placeholder -> (rows, count) of the bulk rows still to be made."""
+_PACKAGE = threading.local()
+"""While :func:`write_summary` stores a workbook, in its thread: ``streams``, placeholder -> (rows, count) of the
+bulk rows still to be made (a workbook closed at the same time in another thread writes its rows as usual)."""
 
 _STREAM_BATCH = 4096  # rows joined, encoded and deflated at a time
 
@@ -983,7 +984,7 @@ class _SummaryZipFile(zipfile.ZipFile):
     writes through :meth:`open`; deflate does not depend on how its input is cut)."""
 
     def writestr(self, zinfo_or_arcname, data, compress_type=None, compresslevel=None):
-        streams = _ROW_STREAMS
+        streams = getattr(_PACKAGE, "streams", None)
         if not streams or not isinstance(data, bytes) or _STREAM_MARK[0].encode() not in data:
             return super().writestr(zinfo_or_arcname, data, compress_type, compresslevel)
         assert isinstance(zinfo_or_arcname, zipfile.ZipInfo) and compress_type is None and compresslevel is None
@@ -1016,7 +1017,6 @@ def _packaging():
     and its zip file (``xlsxwriter.workbook.ZipFile``) the streaming :class:`_SummaryZipFile`; XlsxWriter has no
     option for either. Should a later XlsxWriter no longer use these names, the summary is simply deflated at the
     default level, its bulk rows held in memory before they are zipped."""
-    global _ROW_STREAMS
     with _PACKAGING_LOCK:
         module = xlsxwriter.workbook
         saved = {name: getattr(module, name, None) for name in ("ZipInfo", "ZipFile")}
@@ -1024,12 +1024,12 @@ def _packaging():
         module.ZipInfo = _FastZipInfo
         if streaming:
             module.ZipFile = _SummaryZipFile
-            _ROW_STREAMS = {}
+            _PACKAGE.streams = {}
         try:
             yield
-            assert not _ROW_STREAMS, "every placeholder of bulk rows was streamed"
+            assert not getattr(_PACKAGE, "streams", None), "every placeholder of bulk rows was streamed"
         finally:
-            _ROW_STREAMS = None
+            _PACKAGE.streams = None
             for name, value in saved.items():
                 if value is None:
                     if hasattr(module, name):
@@ -1075,11 +1075,8 @@ def write_summary(cons: Consolidation, path: str | Path, temp_prefix: str = ".tm
             # triangle in Excel on each of them
             ws.ignore_errors({"number_stored_as_text": "A1:XFD1048576"})
         wb.worksheets()[0].activate()
-        try:
-            with _packaging():
-                wb.close()
-        except xlsxwriter.exceptions.FileCreateError as exc:
-            raise OSError(f"không ghi được tệp tổng hợp {path}: {exc}") from exc
+        with _packaging():
+            close_workbook(wb, path)
     return path
 
 
