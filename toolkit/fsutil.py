@@ -37,30 +37,32 @@ def atomic_file(target: str | Path, suffix: str = "", prefix: str = ".tmp-") -> 
         raise
 
 
-_OS_REASONS = {
-    errno.ENOENT: "không tìm thấy tệp hoặc thư mục",
-    errno.EACCES: "không có quyền truy cập",
-    errno.EPERM: "không được phép",
-    errno.ENOSPC: "ổ đĩa đã đầy",
-    errno.EDQUOT: "đã hết dung lượng được cấp trên ổ đĩa",
-    errno.EROFS: "ổ đĩa chỉ cho phép đọc",
-    errno.EISDIR: "đây là một thư mục",
-    errno.ENOTDIR: "một phần của đường dẫn không phải là thư mục",
-    errno.ENAMETOOLONG: "tên tệp hoặc đường dẫn quá dài",
-    errno.EBUSY: "tệp đang được một chương trình khác dùng",
-    errno.ETXTBSY: "tệp đang được một chương trình khác dùng",
-    errno.EIO: "lỗi đọc ghi ổ đĩa",
-    errno.EMFILE: "quá nhiều tệp đang mở",
-    errno.ENFILE: "quá nhiều tệp đang mở",
-    errno.EINVAL: "tên tệp hoặc đường dẫn không hợp lệ",
-    errno.EEXIST: "đã có tệp trùng tên",
+_OS_REASON_BY_NAME = {
+    "ENOENT": "không tìm thấy tệp hoặc thư mục",
+    "EACCES": "không có quyền truy cập",
+    "EPERM": "không được phép",
+    "ENOSPC": "ổ đĩa đã đầy",
+    "EDQUOT": "đã hết dung lượng được cấp trên ổ đĩa",
+    "EROFS": "ổ đĩa chỉ cho phép đọc",
+    "EISDIR": "đây là một thư mục",
+    "ENOTDIR": "một phần của đường dẫn không phải là thư mục",
+    "ENAMETOOLONG": "tên tệp hoặc đường dẫn quá dài",
+    "EBUSY": "tệp đang được một chương trình khác dùng",
+    "ETXTBSY": "tệp đang được một chương trình khác dùng",
+    "EIO": "lỗi đọc ghi ổ đĩa",
+    "EMFILE": "quá nhiều tệp đang mở",
+    "ENFILE": "quá nhiều tệp đang mở",
+    "EINVAL": "tên tệp hoặc đường dẫn không hợp lệ",
+    "EEXIST": "đã có tệp trùng tên",
 }
+_OS_REASONS = {getattr(errno, name): text for name, text in _OS_REASON_BY_NAME.items() if hasattr(errno, name)}
+_BUSY = tuple(getattr(errno, name) for name in ("EBUSY", "ETXTBSY") if hasattr(errno, name))
 _IN_USE = (32, 33)  # Windows: ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION (the file is open in Excel, say)
 
 
 def in_use(exc: OSError) -> bool:
     """Whether the error says another program holds the file (on Windows, a workbook open in Excel)."""
-    return getattr(exc, "winerror", None) in _IN_USE or exc.errno in (errno.EBUSY, errno.ETXTBSY)
+    return getattr(exc, "winerror", None) in _IN_USE or exc.errno in _BUSY
 
 
 def os_reason(exc: OSError) -> str:
