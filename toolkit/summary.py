@@ -759,7 +759,7 @@ def _tidy_rows(ws: _BulkSheet, tidy: TidyTable, text_xf: int, number_xf: dict[st
         lkey = (form_id, v.indicator, v.field)
         if lkey not in field_labels:
             form = forms.get(form_id)
-            ind = next((i for i in form.indicators if i.code == v.indicator), None) if form else None
+            ind = form.indicator(v.indicator) if form else None
             field_labels[lkey] = (
                 form.field_labels.get(v.field, v.field) if form else v.field,
                 number_xf["money" if ind is not None and ind.value == "money" else "count"],
@@ -785,9 +785,8 @@ def _tidy_rows(ws: _BulkSheet, tidy: TidyTable, text_xf: int, number_xf: dict[st
         return (*f, num_xf, sum(i is not None for i in f), pieces)
 
     figures: dict[tuple, tuple] = {}  # (form, indicator, field, period, sheet, cell) -> figure()
-    plan: list[
-        tuple[list[Value], tuple, tuple | None, list[tuple]]
-    ] = []  # per block: values, unit, its pieces, figures
+    # per block: its values, the unit's text indices, the unit's pieces (None: an empty text), each value's figure()
+    plan: list[tuple[list[Value], tuple, tuple | None, list[tuple]]] = []
     strings = 0  # string cells of the table (the shared string table counts every one)
     for b in tidy.blocks:
         u = tuple(si(t) if t else None for t in (b.unit_code, b.unit_name, b.source_file, b.sha256))
